@@ -1,0 +1,221 @@
+/*
+ * runtime.h - internal interfaces of the runtime, one section per subsystem
+ * (libuv's internal.h style). Nothing here is public; names are tgo__.
+ *
+ * The model, after Go's proc.go:
+ *   task  (G): a coroutine: a saved stack pointer, a stack, a function.
+ *   P        : a scheduling context with its own run queue(s). Each P is
+ *              driven by exactly one worker thread (M) for the life of the
+ *              runtime; tasks never block their worker (I/O parks the task
+ *              in the netpoller), so Go's M/P hand-off is not needed.
+ *   g0       : each worker's own stack, where the scheduler loop runs. A task
+ *              switches to g0 to park, yield or exit (mcall), and the action
+ *              that publishes the task runs there, after its context is
+ *              saved, so no other P can resume a stack still in use.
+ */
+#ifndef TGO_RUNTIME_H
+#define TGO_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdnoreturn.h>
+
+#include "tgo.h"
+
+#define TGO__CACHE_LINE 64
+#define TGO__ALIGNED __attribute__((aligned(TGO__CACHE_LINE)))
+#define TGO__LIKELY(x) __builtin_expect(!!(x), 1)
+#define TGO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Stop the process: an invariant is broken. Never returns. */
+noreturn void tgo__fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define tgo__assert(cond, ...) \
+    do { if (TGO__UNLIKELY(!(cond))) tgo__fatal(__VA_ARGS__); } while (0)
+
+/* ---- context switch (ctx_x86_64.S, ctx_aarch64.S) ---------------------- */
+
+typedef struct tgo__ctx {
+    void *sp; /* saved stack pointer; callee-saved registers sit below it */
+} tgo__ctx;
+
+/* Save callee-saved registers on the current stack, store sp in from->sp,
+ * load to->sp, restore and return into `to`. */
+void tgo__ctx_switch(tgo__ctx *from, tgo__ctx *to);
+/* First switch into a fresh stack calls entry() with an aligned stack. */
+void tgo__ctx_make(tgo__ctx *ctx, void *stack_top, void (*entry)(void));
+
+/* ---- tasks -------------------------------------------------------------- */
+
+enum tgo__task_state {
+    TGO__T_RUNNABLE = 1, /* on exactly one queue, or about to be */
+    TGO__T_RUNNING,      /* on a P's cur */
+    TGO__T_WAITING,      /* parked on a channel, wait group, timer, fd */
+    TGO__T_DEAD,
+};
+
+typedef struct tgo__task {
+    tgo__ctx ctx;             /* must stay first: the assembly uses offset 0 */
+    struct tgo__task *next;   /* intrusive link: global queue, wait lists */
+    tgo_fn fn;
+    void *arg;
+    char *stack_lo;           /* NULL until the task first runs */
+    _Atomic int state;        /* enum tgo__task_state, checked on transitions */
+    int32_t origin_p;         /* the P the task last ran on; -1 before */
+    uint8_t hint;             /* tgo_hint */
+    uint8_t lat_sampled;
+    int saved_errno;          /* errno is per thread; a task may move */
+    uint64_t ready_ns;        /* when made runnable, if lat_sampled */
+    void *wait_elem;          /* channel element buffer while parked */
+    int wait_result;          /* set by the waker before readying */
+} tgo__task;
+
+/* ---- per-P state -------------------------------------------------------- */
+
+typedef struct tgo__p tgo__p;
+typedef void (*tgo__after_fn)(tgo__p *p, tgo__task *t, void *arg);
+
+struct tgo__p {
+    /* owner-only, hot */
+    int id;
+    int cpu;                  /* CPU of the P's worker for topology, pinning */
+    tgo__task *cur;
+    tgo__ctx g0;
+    tgo__after_fn after;      /* the mcall action, run on g0 */
+    void *after_arg;
+    uint32_t schedtick;       /* incremented when a task starts a new slice */
+    uint32_t lat_tick;
+    uint64_t rng;
+    void *policy;             /* the policy's per-P queues */
+    struct tgo__stack_cache *stacks;
+    struct tgo__task_cache *tasks;
+    tgo_hist *sched_lat;
+    tgo_counters c;
+    /* written by other Ps */
+    TGO__ALIGNED _Atomic uint32_t park_seq; /* futex word */
+    _Atomic int parked;       /* 0 running, 1 futex-parked, 2 in netpoll */
+    _Atomic bool spinning;
+    /* monotone counts for the quiescence check; owner writes, others read */
+    TGO__ALIGNED _Atomic uint64_t n_started;  /* tasks this P created */
+    _Atomic uint64_t n_finished;              /* tasks that exited on this P */
+} TGO__ALIGNED;
+
+/* The running P; noinline so that a task that moved to another worker does
+ * not reuse a thread-local address computed before the switch. */
+tgo__p *tgo__this_p(void) __attribute__((noinline));
+tgo__task *tgo__this_task(void);
+
+/* ---- the scheduler, shared parts (sched.c) ----------------------------- */
+
+typedef struct tgo__sched {
+    int nprocs;
+    size_t stack_size;
+    tgo__p *ps;                /* nprocs entries */
+    tgo_topology *topo;
+    _Atomic int shutdown;
+    _Atomic int npidle;        /* Ps parked or about to park */
+    _Atomic int nspinning;     /* Ps looking for work */
+    _Atomic uint64_t idle_mask[TGO_MAX_PROCS / 64];
+    void *policy;              /* the policy's global state */
+} tgo__sched;
+
+extern tgo__sched *tgo__S;
+
+/* Switch to g0 and run fn(p, t, arg) there (Go's mcall). The caller's
+ * context is saved before fn runs; fn must make t runnable, park it
+ * somewhere a waker finds it, or free it. */
+void tgo__mcall(tgo__after_fn fn, void *arg);
+
+/* Park the running task; on g0, unlock(arg) runs after its context is
+ * saved (Go's gopark with unlockf). The waker calls tgo__ready(). */
+void tgo__park(void (*unlock)(void *arg), void *arg);
+/* Make a parked task runnable (from a task, or from g0 on p). */
+void tgo__ready(tgo__task *t);
+
+/* Spinning and parking of idle workers, shared by both policies.
+ * No lost wakeups: a producer publishes its task, then calls
+ * tgo__wake_idle(); an idle P marks itself idle, fences, rescans every
+ * queue (policy's has_work) and only then sleeps. */
+void tgo__wake_idle(int prefer_p);      /* wake one idle P, prefer_p if idle */
+bool tgo__try_start_spinning(tgo__p *p, int max_spinning);
+void tgo__stop_spinning(tgo__p *p);     /* fence, then the caller rescans */
+void tgo__idle_park(tgo__p *p);         /* block until woken or a timer is due */
+bool tgo__quiescent(void);              /* every task created has exited */
+uint64_t tgo__rand(tgo__p *p);          /* xorshift, per P */
+/* How long an idle P keeps looking before parking: a cross-core futex wake
+ * costs tens of microseconds on the machines this is measured on. */
+extern uint64_t tgo__spin_ns;
+/* Readied-task bookkeeping shared by both policies' ready/spawn paths. */
+void tgo__mark_runnable(tgo__p *p, tgo__task *t);
+
+/* ---- policy hooks (sched_gmp.c or sched_tgo.c) ------------------------- */
+
+int tgo__policy_init(tgo__sched *s);
+void tgo__policy_destroy(tgo__sched *s);
+/* A new task created by the task running on p (p NULL: from outside). */
+void tgo__policy_spawn(tgo__p *p, tgo__task *t);
+/* A parked task became runnable; p is the waker's P (may be the poller). */
+void tgo__policy_ready(tgo__p *p, tgo__task *t);
+/* The running task yielded; its context is saved (runs on g0). */
+void tgo__policy_yield(tgo__p *p, tgo__task *t);
+/* Tasks the netpoller or timers made runnable, as a linked list. */
+void tgo__policy_inject(tgo__p *p, tgo__task *list);
+/* The next task for p; blocks; NULL once the runtime shuts down.
+ * *inherit_slice is set when the task continues the current time slice. */
+tgo__task *tgo__policy_find_runnable(tgo__p *p, bool *inherit_slice);
+/* Whether any queue holds a task p could take (the pre-park rescan). */
+bool tgo__policy_has_work(tgo__p *p);
+
+/* ---- stacks (stack.c) -------------------------------------------------- */
+
+int tgo__stacks_init(size_t stack_size);
+void tgo__stacks_destroy(void);
+struct tgo__stack_cache *tgo__stack_cache_new(void);
+void tgo__stack_cache_free(struct tgo__stack_cache *c);
+char *tgo__stack_get(tgo__p *p);              /* lowest usable byte; NULL: ENOMEM */
+void tgo__stack_put(tgo__p *p, char *lo);     /* trims a stack that grew */
+void tgo__stack_check(const tgo__task *t);    /* canary; fatal on overflow */
+size_t tgo__stack_usable(void);               /* bytes from lo to top */
+bool tgo__stack_in_guard(const void *addr);   /* for the SIGSEGV handler */
+
+/* ---- task descriptors (sched.c) ---------------------------------------- */
+
+tgo__task *tgo__task_alloc(tgo__p *p);
+void tgo__task_free(tgo__p *p, tgo__task *t);
+
+/* ---- netpoller (netpoll.c) --------------------------------------------- */
+
+int tgo__netpoll_init(void);
+void tgo__netpoll_destroy(void);
+/* Poll for ready fds; block up to timeout_ns (0: don't block, UINT64_MAX:
+ * forever). Returns the readied tasks as a list. One blocking poller at a
+ * time: the caller must hold tgo__netpoll_claim(). */
+tgo__task *tgo__netpoll(uint64_t timeout_ns);
+bool tgo__netpoll_claim(void);
+void tgo__netpoll_release(void);
+void tgo__netpoll_break(void);       /* wake the blocked poller */
+bool tgo__netpoll_active(void);      /* any task waiting on an fd */
+
+/* ---- timers (timer.c) -------------------------------------------------- */
+
+int tgo__timers_init(void);
+void tgo__timers_destroy(void);
+/* Expired timers' tasks as a list; *next_ns is the next deadline or
+ * UINT64_MAX. Cheap when no timer is due. */
+tgo__task *tgo__timers_expire(uint64_t now, uint64_t *next_ns);
+uint64_t tgo__timers_next(void);
+
+/* ---- spinlock for short critical sections ------------------------------ */
+
+typedef struct { _Atomic int locked; } tgo__spinlock;
+void tgo__spin_lock(tgo__spinlock *l);
+void tgo__spin_unlock(tgo__spinlock *l);
+
+/* ---- fault injection (sched.c) ----------------------------------------- */
+
+/* TGOBENCH_SLOW_SWITCH_NS: busy-wait this long on every switch into a task,
+ * to prove that the regression gate catches a slower build. 0 by default. */
+extern uint64_t tgo__slow_switch_ns;
+
+#endif /* TGO_RUNTIME_H */
