@@ -1,0 +1,249 @@
+"""Result files: the reading API, its errors, and the atomic, merging writer."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyperf
+import pytest
+
+from tgobench import results
+from tgobench.errors import UserError
+from tgobench.results import BenchmarkId, ResultWriter, benchmark_metadata, encode_json
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "results"
+QUICK_V1 = FIXTURES / "quick-v1.json"
+MACHINE = {"cpu_model": "Test CPU", "cpus": 2, "numa_nodes": 1, "kernel": "6.18.0",
+           "machine_id": "test-machine"}
+
+
+def make_bench(bench_id: BenchmarkId, runs: list[list[float]], *, machine=MACHINE,
+               params=None, driver_version="0.1.0") -> pyperf.Benchmark:
+    common = benchmark_metadata(bench_id, params=params or {"tasks": 1000}, op_unit="task",
+                                suite="test", threshold=0.05, tgobench_version="0.1.0",
+                                driver_version=driver_version, compiler="gcc 12.2.0",
+                                machine=machine, warnings=[{"message": "m", "fix": "f"}])
+    pyperf_runs = []
+    for index, values in enumerate(runs):
+        metrics = [{"peak_rss_kib": 1000 + index, "value": i} for i in range(len(values))]
+        metadata = dict(common, name=bench_id.name, unit="second", loops=1,
+                        tgobench_metrics=encode_json(metrics))
+        pyperf_runs.append(pyperf.Run(values, warmups=[(1, values[0])], metadata=metadata,
+                                      collect_metadata=False))
+    return pyperf.Benchmark(pyperf_runs)
+
+
+SPAWN_TGO = BenchmarkId.make("spawn", {"tasks": 1000}, "tgo", "all", 2)
+
+
+def test_name_spells_every_part_of_the_id():
+    bench_id = BenchmarkId.make("spawn", {"tasks": 1000000}, "tgo", "numa:node0", 2)
+    assert bench_id.name == "spawn[tasks=1000000] tgo numa:node0 p2"
+    assert BenchmarkId.make("yield", {}, "gmp", "all", 2).name == "yield gmp all p2"
+
+
+def test_name_sorts_params_and_spells_bools():
+    bench_id = BenchmarkId.make("rpc", {"size": 64, "conns": 8, "fast": True}, "go", "cpus:0-1", 1)
+    assert bench_id.name == "rpc[conns=8,fast=true,size=64] go cpus:0-1 p1"
+
+
+def test_parse_inverts_name():
+    for bench_id in (BenchmarkId.make("spawn", {"tasks": 1000}, "tgo", "numa:interleave", 4),
+                     BenchmarkId.make("spawn-tree", {"fanout": 4, "depth": 3}, "gmp", "all", 1),
+                     BenchmarkId.make("chan", {}, "go", "cpus:0,2-3", 2)):
+        assert BenchmarkId.parse(bench_id.name) == bench_id
+
+
+@pytest.mark.parametrize("name", ["spawn", "spawn tgo all", "spawn tgo all 2", "spawn[x] tgo all p2"])
+def test_parse_refuses_other_names(name):
+    with pytest.raises(ValueError):
+        BenchmarkId.parse(name)
+
+
+def test_without_impl_matches_across_implementations():
+    tgo = BenchmarkId.make("spawn", {"tasks": 10}, "tgo", "all", 2)
+    gmp = BenchmarkId.make("spawn", {"tasks": 10}, "gmp", "all", 2)
+    assert tgo != gmp
+    assert tgo.without_impl() == gmp.without_impl()
+    assert tgo.without_impl().impl == ""
+
+
+def test_fixture_loads_with_identity_run_means_and_metrics():
+    result = results.load(QUICK_V1)
+    names = [bench.name for bench in result.benchmarks]
+    assert names == ["spawn[tasks=10000] tgo all p2", "yield[tasks=4,yields=2000] tgo all p2",
+                     "spawn[tasks=10000] gmp all p2", "yield[tasks=4,yields=2000] gmp all p2"]
+    spawn = result.get("spawn[tasks=10000] tgo all p2")
+    assert spawn.id == BenchmarkId("spawn", (("tasks", "10000"),), "tgo", "all", 2)
+    assert len(spawn.run_means) == 3 and len(spawn.values) == 9
+    assert spawn.run_means[0] == pytest.approx(sum(spawn.values[:3]) / 3)
+    assert len(spawn.metrics) == 9 and spawn.metrics[0]["counters"]["tasks_run"] == 10000
+    assert spawn.unit == "second" and spawn.threshold == 0.05
+    assert spawn.metadata["tgobench_params"] == {"tasks": 10000, "stack_size": 65536}
+    assert spawn.metadata["tgobench_op_unit"] == "task"
+    assert result.machine["machine_id"] == "fixture-2c1n-0123abcd"
+    assert result.warnings and set(result.warnings[0]) == {"message", "fix"}
+
+
+def test_fixture_is_read_by_pyperf_itself():
+    for args in (["show", str(QUICK_V1)], ["compare_to", str(QUICK_V1), str(QUICK_V1)]):
+        proc = subprocess.run([sys.executable, "-m", "pyperf", *args], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == ""
+
+
+def test_plain_pyperf_file_loads_with_name_as_workload(tmp_path):
+    path = tmp_path / "plain.json"
+    run = pyperf.Run([0.5, 0.6], metadata={"name": "bench one", "unit": "second"},
+                     collect_metadata=False)
+    pyperf.BenchmarkSuite([pyperf.Benchmark([run])]).dump(str(path))
+    bench = results.load(path).benchmarks[0]
+    assert bench.id == BenchmarkId("bench one", (), "", "", 0)
+    assert bench.name == "bench one"
+    assert bench.run_means == [pytest.approx(0.55)]
+    assert bench.threshold is None and bench.metrics == [{}, {}]
+
+
+def test_missing_file_names_it(tmp_path):
+    with pytest.raises(UserError, match="does not exist") as info:
+        results.load(tmp_path / "nope.json")
+    assert "nope.json" in str(info.value)
+
+
+def test_not_json_is_not_a_result_file(tmp_path):
+    path = tmp_path / "junk.json"
+    path.write_text("hello")
+    with pytest.raises(UserError, match="junk.json is not a result file"):
+        results.load(path)
+
+
+def test_json_without_benchmarks_is_not_a_result_file(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text('{"name": "x"}')
+    with pytest.raises(UserError, match="no list of benchmarks"):
+        results.load(path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "locked.json"
+    path.write_text("{}")
+    path.chmod(0)
+    with pytest.raises(UserError, match="cannot read"):
+        results.load(path)
+
+
+def _damaged(tmp_path, mutate) -> Path:
+    data = json.loads(QUICK_V1.read_text())
+    mutate(data)
+    path = tmp_path / "damaged.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("bad, message", [(float("nan"), "is nan"), (-1e-7, "not positive"),
+                                          (0.0, "not positive"), ("1", "not a number")])
+def test_bad_values_name_the_benchmark(tmp_path, bad, message):
+    def mutate(data):
+        data["benchmarks"][1]["runs"][0]["values"][0] = bad
+    path = _damaged(tmp_path, mutate)
+    with pytest.raises(UserError, match=message) as info:
+        results.load(path)
+    assert "yield[tasks=4,yields=2000] tgo all p2" in str(info.value)
+
+
+def test_benchmark_without_values_is_refused(tmp_path):
+    def mutate(data):
+        for run in data["benchmarks"][0]["runs"]:
+            run.pop("values")
+    with pytest.raises(UserError, match="has no values"):
+        results.load(_damaged(tmp_path, mutate))
+
+
+def test_newer_format_is_refused(tmp_path):
+    def mutate(data):
+        data["metadata"]["tgobench_format"] = 99
+    with pytest.raises(UserError, match="newer"):
+        results.load(_damaged(tmp_path, mutate))
+
+
+def test_metrics_must_match_values(tmp_path):
+    def mutate(data):
+        data["benchmarks"][0]["runs"][0]["metadata"]["tgobench_metrics"] = "[{}]"
+    with pytest.raises(UserError, match="one object per value"):
+        results.load(_damaged(tmp_path, mutate))
+
+
+def test_writer_keeps_each_finished_benchmark(tmp_path):
+    path = tmp_path / "out" / "r.json"
+    writer = ResultWriter(path)
+    writer.add(make_bench(SPAWN_TGO, [[1e-7, 1.1e-7]]))
+    assert [b.name for b in results.load(path).benchmarks] == [SPAWN_TGO.name]
+    gmp = BenchmarkId.make("spawn", {"tasks": 1000}, "gmp", "all", 2)
+    writer.add(make_bench(gmp, [[2e-7]]))
+    loaded = results.load(path)
+    assert [b.name for b in loaded.benchmarks] == [SPAWN_TGO.name, gmp.name]
+    assert loaded.get(gmp.name).metrics == [{"peak_rss_kib": 1000, "value": 0}]
+    assert writer.written == [SPAWN_TGO.name, gmp.name]
+    assert [p.name for p in path.parent.iterdir()] == ["r.json"]  # no temporary left
+    assert path.stat().st_mode & 0o044  # readable like any other new file
+
+
+def test_writer_refuses_to_overwrite(tmp_path):
+    path = tmp_path / "r.json"
+    ResultWriter(path).add(make_bench(SPAWN_TGO, [[1e-7]]))
+    with pytest.raises(UserError, match="already exists") as info:
+        ResultWriter(path)
+    assert "--append" in info.value.fix
+
+
+def test_append_adds_runs_to_the_same_benchmark(tmp_path):
+    path = tmp_path / "r.json"
+    ResultWriter(path).add(make_bench(SPAWN_TGO, [[1e-7, 1e-7]]))
+    ResultWriter(path, append=True).add(make_bench(SPAWN_TGO, [[3e-7, 3e-7]]))
+    bench = results.load(path).get(SPAWN_TGO.name)
+    assert bench.run_means == [pytest.approx(1e-7), pytest.approx(3e-7)]
+    assert len(bench.metrics) == 4
+
+
+@pytest.mark.parametrize("change, key", [({"machine": dict(MACHINE, machine_id="other")}, "machine"),
+                                         ({"params": {"tasks": 1000, "stack_size": 2048}},
+                                          "tgobench_params"),
+                                         ({"driver_version": "0.2.0"}, "tgobench_driver_version")])
+def test_append_refuses_runs_of_something_else(tmp_path, change, key):
+    path = tmp_path / "r.json"
+    ResultWriter(path).add(make_bench(SPAWN_TGO, [[1e-7]]))
+    writer = ResultWriter(path, append=True)
+    with pytest.raises(UserError, match=key):
+        writer.add(make_bench(SPAWN_TGO, [[1e-7]], **change))
+    assert len(results.load(path).get(SPAWN_TGO.name).values) == 1
+
+
+def test_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "r.json"
+    writer = ResultWriter(path)
+    writer.add(make_bench(SPAWN_TGO, [[1e-7]]))
+    before = path.read_text()
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError):
+        writer.add(make_bench(BenchmarkId.make("yield", {}, "tgo", "all", 2), [[1e-8]]))
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_metadata_values_are_pyperf_compatible():
+    metadata = benchmark_metadata(SPAWN_TGO, params={"tasks": 1000}, op_unit="task", suite="",
+                                  threshold=0.1, tgobench_version="0.1.0", driver_version="",
+                                  compiler="", machine={}, warnings=[])
+    pyperf.Run([1.0], metadata=dict(metadata, name="x"), collect_metadata=False)
+    assert metadata["tgobench_suite"] == "adhoc" and metadata["tgobench_compiler"] == "unknown"
+    assert metadata["tgobench_format"] == 1 and metadata["tgobench_procs"] == 2
+    assert not math.isnan(metadata["tgobench_threshold"])

@@ -1,0 +1,404 @@
+"""Result files: pyperf BenchmarkSuite JSON with tgobench's metadata.
+
+A result file is a plain pyperf file, so `python -m pyperf show` and
+`python -m pyperf compare_to` read it. tgobench adds metadata keys, all
+prefixed `tgobench_`; those holding structured data store it as a JSON string
+because pyperf accepts only str, int and float metadata values.
+
+One pyperf benchmark per (workload, params, impl, placement, procs), named
+`{workload}[{k=v,...}] {impl} {placement} p{procs}`: the params in the name are
+the ones the suite or the user gave explicitly, sorted by name.
+
+Values are seconds per operation (elapsed_ns / ops / 1e9, pyperf unit
+"second"): the driver times the measured part of each loop itself.
+
+Format history (`tgobench_format`):
+
+1 - (tgobench 0.1.0) first version. Benchmark metadata: tgobench_format,
+    tgobench_impl, tgobench_workload, tgobench_params (JSON object: every
+    param with defaults filled in), tgobench_placement ("all", "cpus:0-3",
+    "numa:node0", "numa:interleave"), tgobench_procs, tgobench_op_unit,
+    tgobench_suite, tgobench_threshold (fraction, 0.05 = 5%),
+    tgobench_version, tgobench_driver_version, tgobench_compiler,
+    tgobench_machine (JSON: cpu_model, cpus, numa_nodes, kernel, machine_id),
+    tgobench_warnings (JSON list of {"message", "fix"}). Run metadata:
+    tgobench_metrics (JSON list: the driver's `metrics` object for each value
+    of the run, in order).
+
+The reading side (BenchmarkId, BenchmarkResult, ResultSet, load) is what
+compare and report use; the writing side (benchmark_metadata, ResultWriter)
+is the runner's.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import statistics
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pyperf
+
+from tgobench.errors import UserError
+
+FORMAT_VERSION = 1
+
+# Metadata keys whose values are JSON text, decoded when a file is loaded.
+_JSON_KEYS = ("tgobench_params", "tgobench_machine", "tgobench_warnings")
+
+# Benchmark metadata that must agree before runs of two files are merged into
+# one benchmark: runs measured by different code or machines are not samples
+# of the same thing.
+_MERGE_CHECKED_KEYS = ("tgobench_format", "tgobench_params", "tgobench_driver_version",
+                       "tgobench_compiler", "tgobench_op_unit", "unit")
+
+
+def format_param(value: Any) -> str:
+    """A parameter value as it appears in a benchmark name."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class BenchmarkId:
+    """What a benchmark measures. `params` holds the explicitly given params,
+    sorted by name, values as text; a plain pyperf benchmark not written by
+    tgobench has its whole name as workload, impl "", placement "", procs 0."""
+
+    workload: str
+    params: tuple[tuple[str, str], ...]
+    impl: str
+    placement: str
+    procs: int
+
+    @property
+    def name(self) -> str:
+        if not self.impl and not self.placement and not self.procs and not self.params:
+            return self.workload
+        head = self.workload
+        if self.params:
+            head += "[" + ",".join(f"{k}={v}" for k, v in self.params) + "]"
+        return f"{head} {self.impl} {self.placement} p{self.procs}"
+
+    def without_impl(self) -> BenchmarkId:
+        """The same benchmark with the implementation left out: the key that
+        matches one implementation's benchmark with another's."""
+        return replace(self, impl="")
+
+    @classmethod
+    def make(cls, workload: str, params: dict[str, Any], impl: str, placement: str,
+             procs: int) -> BenchmarkId:
+        return cls(workload, tuple(sorted((k, format_param(v)) for k, v in params.items())),
+                   impl, placement, procs)
+
+    @classmethod
+    def parse(cls, name: str) -> BenchmarkId:
+        """The id a benchmark name spells; raises ValueError if `name` is not
+        of tgobench's form."""
+        parts = name.rsplit(" ", 3)
+        if len(parts) != 4 or not parts[3].startswith("p") or not parts[3][1:].isdigit():
+            raise ValueError(f"not a tgobench benchmark name: {name!r}")
+        head, impl, placement, procs = parts
+        params: list[tuple[str, str]] = []
+        workload = head
+        if head.endswith("]") and "[" in head:
+            workload, _, inner = head[:-1].partition("[")
+            for item in inner.split(","):
+                key, eq, value = item.partition("=")
+                if not eq or not key:
+                    raise ValueError(f"bad parameter {item!r} in benchmark name {name!r}")
+                params.append((key, value))
+        return cls(workload, tuple(sorted(params)), impl, placement, int(procs[1:]))
+
+
+@dataclass
+class BenchmarkResult:
+    """One benchmark of a result file.
+
+    `run_means` holds the mean of each worker process's values (warmups and
+    calibration runs excluded): values within one process are correlated, so
+    these means are the samples a statistical test should see. `metadata` is
+    pyperf's benchmark metadata with the JSON-valued tgobench keys decoded;
+    `metrics` holds the driver's metrics object for each value, in the order
+    of `values`."""
+
+    id: BenchmarkId
+    run_means: list[float]
+    values: list[float]
+    metadata: dict[str, Any]
+    metrics: list[dict]
+    unit: str
+    threshold: float | None
+
+    @property
+    def name(self) -> str:
+        return self.id.name
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+
+@dataclass
+class ResultSet:
+    """A loaded result file: its benchmarks in file order, the machine they ran
+    on, and the system-check warnings recorded with them."""
+
+    path: Path
+    benchmarks: list[BenchmarkResult]
+    machine: dict = field(default_factory=dict)
+    warnings: list[dict] = field(default_factory=list)
+
+    def get(self, name: str) -> BenchmarkResult:
+        for bench in self.benchmarks:
+            if bench.name == name:
+                return bench
+        raise KeyError(name)
+
+
+def load(path: str | os.PathLike) -> ResultSet:
+    """Read a result file (tgobench's or any pyperf file). Raises UserError
+    naming the file and what is wrong with it."""
+    path = Path(path)
+    data = _read_json(path)
+    _check_raw(path, data)
+    try:
+        suite = pyperf.BenchmarkSuite.loads(json.dumps(data))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise _not_a_result_file(path, f"pyperf cannot read it: {exc}") from None
+    benchmarks = [_benchmark_result(path, bench) for bench in suite.get_benchmarks()]
+    machine: dict = {}
+    warnings: list[dict] = []
+    for bench in benchmarks:
+        machine = machine or bench.metadata.get("tgobench_machine", {})
+        for warning in bench.metadata.get("tgobench_warnings", []):
+            if warning not in warnings:
+                warnings.append(warning)
+    return ResultSet(path, benchmarks, machine, warnings)
+
+
+def _read_json(path: Path) -> Any:
+    if not path.exists():
+        raise UserError(f"result file {path} does not exist",
+                        "check the path; `tgobench run -o FILE` writes one")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fp:
+            return json.load(fp)
+    except OSError as exc:
+        raise UserError(f"cannot read result file {path}: {exc.strerror or exc}",
+                        "check the file's permissions") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _not_a_result_file(path, f"it is not JSON ({exc})") from None
+
+
+def _not_a_result_file(path: Path, why: str) -> UserError:
+    return UserError(f"{path} is not a result file: {why}",
+                     "give a file written by `tgobench run` or pyperf")
+
+
+def _check_raw(path: Path, data: Any) -> None:
+    """Check what pyperf would reject with a bare ValueError, so the message
+    can name the benchmark."""
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise _not_a_result_file(path, "it has no list of benchmarks")
+    if not data["benchmarks"]:
+        raise _not_a_result_file(path, "it holds no benchmark")
+    suite_metadata = data.get("metadata") or {}
+    for index, bench in enumerate(data["benchmarks"]):
+        if not isinstance(bench, dict) or not isinstance(bench.get("runs"), list):
+            raise _not_a_result_file(path, f"benchmark #{index + 1} has no runs")
+        name = ((bench.get("metadata") or {}).get("name") or suite_metadata.get("name")
+                or f"#{index + 1}")
+        version = (bench.get("metadata") or {}).get(
+            "tgobench_format", suite_metadata.get("tgobench_format"))
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            raise UserError(f"{path}: benchmark {name} is in result format {version}, "
+                            f"newer than this tgobench reads ({FORMAT_VERSION})",
+                            "upgrade tgobench")
+        count = 0
+        for run in bench["runs"]:
+            values = run.get("values", []) if isinstance(run, dict) else None
+            if not isinstance(values, list):
+                raise _not_a_result_file(path, f"benchmark {name} has a run without a list of values")
+            for value in values:
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    raise UserError(f"{path}: benchmark {name} has a value that is not a number: {value!r}",
+                                    "the file is damaged: re-run the benchmark")
+                if math.isnan(value) or math.isinf(value):
+                    raise UserError(f"{path}: benchmark {name} has a value that is {value}",
+                                    "the file is damaged: re-run the benchmark")
+                if value <= 0:
+                    raise UserError(f"{path}: benchmark {name} has a value that is not positive: {value}",
+                                    "the file is damaged: re-run the benchmark")
+            count += len(values)
+        if count == 0:
+            raise UserError(f"{path}: benchmark {name} has no values (only calibration or warmups)",
+                            "re-run it; an interrupted benchmark is left out of the file, "
+                            "never stored without values")
+
+
+def _decode(path: Path, name: str, key: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise UserError(f"{path}: benchmark {name} has metadata {key} that is not JSON: {value!r}",
+                        "the file is damaged: re-run the benchmark") from None
+
+
+def _benchmark_result(path: Path, bench: pyperf.Benchmark) -> BenchmarkResult:
+    name = bench.get_name()
+    metadata = bench.get_metadata()
+    for key in _JSON_KEYS:
+        if key in metadata:
+            metadata[key] = _decode(path, name, key, metadata[key])
+    if "tgobench_format" in metadata:
+        try:
+            bench_id = BenchmarkId.parse(name)
+        except ValueError as exc:
+            raise UserError(f"{path}: {exc}", "the file is damaged: re-run the benchmark") from None
+    else:
+        bench_id = BenchmarkId(name, (), "", "", 0)
+    run_means: list[float] = []
+    values: list[float] = []
+    metrics: list[dict] = []
+    for run in bench.get_runs():
+        if not run.values:
+            continue
+        run_means.append(statistics.fmean(run.values))
+        values.extend(run.values)
+        run_metrics = run.get_metadata().get("tgobench_metrics")
+        decoded = _decode(path, name, "tgobench_metrics", run_metrics) if run_metrics else []
+        if run_metrics and (not isinstance(decoded, list) or len(decoded) != len(run.values)):
+            raise UserError(f"{path}: benchmark {name} has a run whose tgobench_metrics does not "
+                            f"hold one object per value", "the file is damaged: re-run the benchmark")
+        metrics.extend(decoded or [{}] * len(run.values))
+    threshold = metadata.get("tgobench_threshold")
+    return BenchmarkResult(bench_id, run_means, values, metadata, metrics, bench.get_unit(),
+                           float(threshold) if threshold is not None else None)
+
+
+# --- writing -----------------------------------------------------------------
+
+def encode_json(value: Any) -> str:
+    """JSON text for a metadata value: one line, keys sorted."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def benchmark_metadata(bench_id: BenchmarkId, *, params: dict[str, Any], op_unit: str,
+                       suite: str, threshold: float, tgobench_version: str,
+                       driver_version: str, compiler: str, machine: dict,
+                       warnings: list[dict]) -> dict[str, str | int | float]:
+    """The benchmark metadata of format version 1 (see the history above)."""
+    return {
+        "tgobench_format": FORMAT_VERSION,
+        "tgobench_impl": bench_id.impl,
+        "tgobench_workload": bench_id.workload,
+        "tgobench_params": encode_json(params),
+        "tgobench_placement": bench_id.placement,
+        "tgobench_procs": bench_id.procs,
+        "tgobench_op_unit": op_unit or "op",
+        "tgobench_suite": suite or "adhoc",
+        "tgobench_threshold": float(threshold),
+        "tgobench_version": tgobench_version,
+        "tgobench_driver_version": driver_version or "unknown",
+        "tgobench_compiler": compiler or "unknown",
+        "tgobench_machine": encode_json(machine),
+        "tgobench_warnings": encode_json(warnings),
+    }
+
+
+def write_atomic(suite: pyperf.BenchmarkSuite, path: str | os.PathLike) -> None:
+    """Write `suite` to `path` so that a reader sees the old file or the new
+    one, never a part: a temporary file in the same directory, flushed to
+    disk, then renamed over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "w", encoding="utf-8") as fp:
+            suite.dump(fp, compact=False)
+            fp.flush()
+            os.fsync(fp.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    # mkstemp creates files readable by the owner only; a result file should
+    # get the mode any other new file would.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _check_mergeable(path: Path, old: pyperf.Benchmark, new: pyperf.Benchmark) -> None:
+    old_md, new_md = old.get_metadata(), new.get_metadata()
+    for key in _MERGE_CHECKED_KEYS:
+        if old_md.get(key) != new_md.get(key):
+            raise UserError(
+                f"cannot add runs of {new.get_name()} to {path}: its {key} differs "
+                f"({old_md.get(key)!r} in the file, {new_md.get(key)!r} now)",
+                "write to another file (-o) and compare the two with `tgobench compare`")
+    old_machine = _machine_id(old_md)
+    if old_machine != _machine_id(new_md):
+        raise UserError(
+            f"cannot add runs of {new.get_name()} to {path}: they ran on another machine "
+            f"({old_machine} in the file, {_machine_id(new_md)} now)",
+            "write to another file (-o) and compare the two with `tgobench compare`")
+
+
+def _machine_id(metadata: dict) -> str | None:
+    try:
+        return json.loads(metadata.get("tgobench_machine", "{}")).get("machine_id")
+    except (ValueError, AttributeError):
+        return None
+
+
+class ResultWriter:
+    """Collects finished benchmarks into one result file, rewriting it
+    atomically after each, so an interrupted run keeps everything that
+    finished. With `append`, runs are added to an existing file (benchmarks
+    of the same name gain runs, once their metadata is checked to agree)."""
+
+    def __init__(self, path: str | os.PathLike, append: bool = False):
+        self.path = Path(path)
+        self._suite: pyperf.BenchmarkSuite | None = None
+        self.written: list[str] = []
+        if self.path.exists():
+            if not append:
+                raise UserError(f"result file {self.path} already exists",
+                                "choose another file with -o, or pass --append to add runs to it")
+            load(self.path)  # refuses a damaged or foreign file before anything runs
+            self._suite = pyperf.BenchmarkSuite.load(str(self.path))
+
+    def add(self, bench: pyperf.Benchmark) -> None:
+        """Merge one finished benchmark into the file."""
+        if self._suite is None:
+            self._suite = pyperf.BenchmarkSuite([bench])
+        else:
+            try:
+                existing = self._suite.get_benchmark(bench.get_name())
+            except KeyError:
+                self._suite.add_benchmark(bench)
+            else:
+                _check_mergeable(self.path, existing, bench)
+                try:
+                    existing.add_runs(bench)
+                except ValueError as exc:
+                    raise UserError(f"cannot add runs of {bench.get_name()} to {self.path}: {exc}",
+                                    "write to another file (-o) and compare the two with "
+                                    "`tgobench compare`") from None
+        write_atomic(self._suite, self.path)
+        self.written.append(bench.get_name())
