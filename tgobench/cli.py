@@ -21,3 +21,32 @@ def _version(value: bool) -> None:
 def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                       help="Show the version and exit.")) -> None:
     """Benchmark and regression suite for coroutine schedulers."""
+
+
+@app.command()
+def topology(sysfs_root: str = typer.Option(None, "--sysfs-root", metavar="PATH",
+                                            help="Read this sysfs tree instead of /sys.")) -> None:
+    """Show the CPUs, NUMA nodes and shared caches the tgo policy steals by."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tgobench import topology as topo_mod
+    from tgobench.errors import UserError
+
+    try:
+        topo = topo_mod.read(sysfs_root)
+    except UserError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    table = Table("CPU", "node", "SMT siblings", "L2 group", "LLC group", box=None)
+    for place in topo.places():
+        table.add_row(str(place.cpu), str(place.node) if place.node >= 0 else "-",
+                      topo_mod.format_cpulist(place.smt_siblings) or "-",
+                      topo_mod.format_cpulist(place.l2_group),
+                      topo_mod.format_cpulist(place.llc_group))
+    console = Console()
+    console.print(table)
+    summary = f"{len(topo.places())} CPUs, {topo.nodes} NUMA node{'s' if topo.nodes != 1 else ''}"
+    if sysfs_root is None:
+        summary += f"; this process may run on {topo_mod.format_cpulist(topo_mod.allowed_cpus())}"
+    console.print(summary)
