@@ -1,0 +1,101 @@
+/*
+ * wl_util.h - small helpers shared by the workloads (private to workloads/).
+ *
+ * Per-P tallies: a workload that counts what its tasks did must not turn its
+ * own bookkeeping into the hot spot it measures, so each P adds into its own
+ * slot, two cache lines apart (the adjacent-line prefetcher pairs lines).
+ * A slot is written only by tasks running on its P, and a P is driven by one
+ * worker thread, so a relaxed load and store is enough: no locked
+ * instruction, and sanitizers still see atomic accesses. The loop reads the
+ * slots after a wait group, which orders every task's writes before it.
+ */
+#ifndef TGOBENCH_WL_UTIL_H
+#define TGOBENCH_WL_UTIL_H
+
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tgo.h"
+
+enum { WL_SLOT_BYTES = 128 };
+
+typedef struct wl_slot {
+    _Atomic uint64_t v;
+    char pad[WL_SLOT_BYTES - sizeof(uint64_t)];
+} __attribute__((aligned(WL_SLOT_BYTES))) wl_slot;
+
+typedef wl_slot wl_per_p[TGO_MAX_PROCS];
+
+static inline void wl_per_p_reset(wl_per_p slots)
+{
+    for (int p = 0; p < TGO_MAX_PROCS; p++)
+        atomic_store_explicit(&slots[p].v, 0, memory_order_relaxed);
+}
+
+/* Add to the running P's slot. Call only from a task, with no switch point
+ * between here and the caller's reading of tgo_current_p(). */
+static inline void wl_per_p_add(wl_per_p slots, uint64_t delta)
+{
+    _Atomic uint64_t *v = &slots[tgo_current_p()].v;
+    /* relaxed: this P is the only writer; the reader synchronises through a
+     * wait group. */
+    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + delta,
+                          memory_order_relaxed);
+}
+
+static inline uint64_t wl_per_p_get(wl_per_p slots, int p)
+{
+    return atomic_load_explicit(&slots[p].v, memory_order_relaxed);
+}
+
+/* Sum modulo 2^64 over every P. */
+static inline uint64_t wl_per_p_sum(wl_per_p slots)
+{
+    uint64_t sum = 0;
+    for (int p = 0; p < TGO_MAX_PROCS; p++)
+        sum += wl_per_p_get(slots, p);
+    return sum;
+}
+
+/* SplitMix64's finaliser: a well-mixed 64-bit hash of x. */
+static inline uint64_t wl_mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Resident set size in KiB from /proc/self/statm (its second field, in
+ * pages): one open and one short read, cheap enough to call while a million
+ * tasks are parked. Returns -1 when it cannot be read. Uses no stdio, so it
+ * is safe on a small task stack. */
+static inline int64_t wl_rss_kib(void)
+{
+    char buf[96];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *s = buf;
+    while (*s && *s != ' ')          /* skip the size field */
+        s++;
+    if (*s != ' ')
+        return -1;
+    s++;
+    int64_t pages = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    while (*s >= '0' && *s <= '9')
+        pages = pages * 10 + (*s++ - '0');
+    return pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+#endif
