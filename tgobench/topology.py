@@ -138,7 +138,9 @@ def read(sysfs_root: str | Path | None = None, driver: Path | None = None) -> To
         answer = _ask(driver, ["hello"], None)
         if not answer.get("ok"):
             raise RuntimeError(f"{driver} hello failed: {answer.get('error')}")
-        return Topology.from_answer(answer["topology"])
+        if answer.get("topology") is not None:
+            return Topology.from_answer(answer["topology"])
+        sysfs_root = "/sys"  # hello could not read it: ask again for the reason
     answer = _ask(driver, ["serve"], {"op": "topology", "sysfs_root": str(sysfs_root)})
     if not answer.get("ok"):
         raise UserError(f"cannot read a topology under {sysfs_root}: {answer.get('error')}",
