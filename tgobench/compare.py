@@ -1,0 +1,614 @@
+"""Comparison of two result files, or of two implementations in one file,
+benchmark by benchmark, with verdicts and the regression gate.
+
+Data first: `compare_files` and `compare_impls` match benchmarks and return a
+`Comparison` (plain dataclasses, no output); `render_table`, `render_markdown`
+and `to_json` present it; `exit_status` turns it into the gate's answer. The
+statistics are `tgobench.stats`; read its docstring for the choice of test,
+interval and power calculation.
+
+For each benchmark present on both sides:
+
+- samples: the per-worker-process means (`BenchmarkResult.run_means`);
+  medians are of those means;
+- ratio new/baseline: Hodges-Lehmann estimate on log times, with its
+  distribution-free interval at confidence 1 - alpha (95% by default);
+- p: two-sided Mann-Whitney U; `p_holm` corrected by Holm across all the
+  benchmarks compared, `p_bh` by Benjamini-Hochberg (for highlighting only);
+- verdict: "too few samples" when even complete separation of every
+  benchmark's samples could not give a corrected p below alpha (Holm's
+  adjusted p-values only grow when a raw p grows, so that best case is exact);
+  else "faster" or "slower" when the corrected p is below alpha; else "no
+  significant change";
+- regression (the gate): slower, and the interval's lower end above 1 +
+  threshold. The threshold comes from the result file (the suite's), else
+  5%, and a command-line threshold overrides both. A significant change
+  smaller than the threshold is reported, never failed;
+- detectable change: the smallest change the test would find with 80% power
+  at level alpha / m for m benchmarks compared (the level Holm's first step
+  demands of a lone change), and how many workers per side would make the
+  threshold detectable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tgobench import stats
+from tgobench.errors import UserError
+from tgobench.results import BenchmarkId, BenchmarkResult, ResultSet, load
+
+DEFAULT_ALPHA = 0.05
+DEFAULT_THRESHOLD = 0.05
+POWER = 0.8
+FAIL_ON = ("regression", "any-change", "never")
+
+FASTER = "faster"
+SLOWER = "slower"
+NO_CHANGE = "no significant change"
+TOO_FEW = "too few samples"
+
+# Terminal and Markdown marks, in the spirit of asv's compare.
+_MARKS = {"regression": "+", SLOWER: "~", FASTER: "-", TOO_FEW: "?", NO_CHANGE: " "}
+_LEGEND = ("+ regression (significantly slower, interval above +threshold), "
+           "~ significantly slower, - significantly faster, "
+           "? too few worker processes for significance")
+
+
+@dataclass(frozen=True)
+class CompareWarning:
+    """Something that limits what the comparison can say, and how to fix it."""
+
+    message: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One side of a benchmark comparison: its name in its file and the
+    per-worker-process means."""
+
+    name: str
+    run_means: tuple[float, ...]
+
+    @property
+    def processes(self) -> int:
+        return len(self.run_means)
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.run_means))
+
+
+@dataclass(frozen=True)
+class BenchmarkComparison:
+    """The comparison of one benchmark: both samples, the ratio new/baseline
+    with its interval, the p-values and the verdict. `detectable_change` and
+    `threshold` are fractions (0.05 = 5%)."""
+
+    name: str
+    unit: str
+    baseline: Sample
+    new: Sample
+    ratio: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    u: float
+    p: float
+    p_holm: float
+    p_bh: float
+    best_p_holm: float
+    method: str
+    threshold: float
+    verdict: str
+    regression: bool
+    detectable_change: float
+    processes_needed: int | None
+
+    @property
+    def change(self) -> float:
+        return self.ratio - 1.0
+
+    @property
+    def significant(self) -> bool:
+        return self.verdict in (FASTER, SLOWER)
+
+    @property
+    def threshold_hidden(self) -> bool:
+        """The noise is too large for this comparison to detect the threshold."""
+        return not self.detectable_change <= self.threshold
+
+    @property
+    def mark(self) -> str:
+        return _MARKS["regression" if self.regression else self.verdict]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A whole comparison. `baseline` and `new` label the sides (file paths, or
+    implementation names when `impls` is set and both come from `path`)."""
+
+    baseline: str
+    new: str
+    alpha: float
+    benchmarks: tuple[BenchmarkComparison, ...]
+    only_in_baseline: tuple[str, ...]
+    only_in_new: tuple[str, ...]
+    warnings: tuple[CompareWarning, ...]
+    impls: tuple[str, str] | None = None
+    path: str | None = None
+
+    @property
+    def confidence(self) -> float:
+        return 1.0 - self.alpha
+
+    @property
+    def regressions(self) -> list[BenchmarkComparison]:
+        return [b for b in self.benchmarks if b.regression]
+
+    @property
+    def changes(self) -> list[BenchmarkComparison]:
+        return [b for b in self.benchmarks if b.significant]
+
+    def summary(self) -> str:
+        """One line: what the gate found, e.g. `1 regression, 2 faster, 3 no
+        significant change (alpha 0.05, Holm over 6 benchmarks)`."""
+        counts = {"regression": 0, SLOWER: 0, FASTER: 0, NO_CHANGE: 0, TOO_FEW: 0}
+        for bench in self.benchmarks:
+            counts["regression" if bench.regression else bench.verdict] += 1
+        parts = []
+        if counts["regression"]:
+            parts.append(_plural(counts["regression"], "regression"))
+        if counts[SLOWER]:
+            parts.append(f"{counts[SLOWER]} slower but not a regression")
+        for verdict in (FASTER, NO_CHANGE, TOO_FEW):
+            if counts[verdict]:
+                parts.append(f"{counts[verdict]} {verdict}")
+        if not counts["regression"]:
+            parts.insert(0, "no regression")
+        scope = f"alpha {self.alpha:g}, Holm over {_plural(len(self.benchmarks), 'benchmark')}"
+        return f"{', '.join(parts)} ({scope})"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+# --- matching -----------------------------------------------------------------
+
+def compare_paths(paths: list[str | os.PathLike], impls: str | None = None,
+                  alpha: float = DEFAULT_ALPHA, threshold: float | None = None) -> Comparison:
+    """What `tgobench compare` does: two files (baseline, new), or one file and
+    `impls` "BASELINE,NEW". Raises UserError for bad arguments or files."""
+    if impls is None:
+        if len(paths) != 2:
+            raise UserError(f"compare needs two result files, baseline then new; got {len(paths)}",
+                            "tgobench compare BASELINE.json NEW.json, or one file with "
+                            "--impls BASELINE,NEW")
+        return compare_files(load(paths[0]), load(paths[1]), alpha, threshold)
+    names = [name.strip() for name in impls.split(",")]
+    if len(names) != 2 or not all(names):
+        raise UserError(f"--impls takes two implementations, baseline first, not {impls!r}",
+                        "e.g. --impls gmp,tgo")
+    if len(paths) != 1:
+        raise UserError(f"--impls compares two implementations within one file; got {len(paths)} "
+                        "files", "give one result file, or leave out --impls to compare two files")
+    return compare_impls(load(paths[0]), names[0], names[1], alpha, threshold)
+
+
+def compare_files(baseline: ResultSet, new: ResultSet, alpha: float = DEFAULT_ALPHA,
+                  threshold: float | None = None) -> Comparison:
+    """Compare the benchmarks of two result files, matched by identity
+    (workload, explicitly given params, impl, placement, procs; the whole name
+    for plain pyperf files). Raises UserError when nothing is in common."""
+    _check_options(alpha, threshold)
+    base_by_id = {bench.id: bench for bench in baseline.benchmarks}
+    new_by_id = {bench.id: bench for bench in new.benchmarks}
+    pairs = [(bench.name, bench, new_by_id[bench.id]) for bench in baseline.benchmarks
+             if bench.id in new_by_id]
+    only_base = tuple(b.name for b in baseline.benchmarks if b.id not in new_by_id)
+    only_new = tuple(b.name for b in new.benchmarks if b.id not in base_by_id)
+    if not pairs:
+        raise UserError(f"{baseline.path} and {new.path} have no benchmark in common "
+                        f"({_listing(only_base)} in the first, {_listing(only_new)} in the second)",
+                        "compare results of the same suite and implementations, or compare two "
+                        "implementations of one file with --impls BASELINE,NEW")
+    warnings = _machine_warnings(baseline, new) + _file_warnings([baseline, new])
+    return _compare(str(baseline.path), str(new.path), pairs, only_base, only_new, warnings,
+                    alpha, threshold)
+
+
+def compare_impls(results: ResultSet, baseline_impl: str, new_impl: str,
+                  alpha: float = DEFAULT_ALPHA, threshold: float | None = None) -> Comparison:
+    """Compare two implementations within one result file: each benchmark of
+    `baseline_impl` against the benchmark of `new_impl` that differs from it
+    only in the implementation. Raises UserError for an implementation the
+    file does not hold, or when the two have nothing in common."""
+    _check_options(alpha, threshold)
+    impls = sorted({bench.id.impl for bench in results.benchmarks if bench.id.impl})
+    if baseline_impl == new_impl:
+        raise UserError(f"--impls names {baseline_impl!r} twice",
+                        "give two different implementations, baseline first: --impls gmp,tgo")
+    for impl in (baseline_impl, new_impl):
+        if impl not in impls:
+            held = f"it holds {', '.join(impls)}" if impls else "it holds no tgobench implementations"
+            raise UserError(f"{results.path} has no benchmark of implementation {impl!r}: {held}",
+                            "name implementations the file holds, baseline first: --impls gmp,tgo")
+    base = {b.id.without_impl(): b for b in results.benchmarks if b.id.impl == baseline_impl}
+    other = {b.id.without_impl(): b for b in results.benchmarks if b.id.impl == new_impl}
+    pairs = [(_name_without_impl(key), bench, other[key]) for key, bench in base.items()
+             if key in other]
+    only_base = tuple(bench.name for key, bench in base.items() if key not in other)
+    only_new = tuple(bench.name for key, bench in other.items() if key not in base)
+    if not pairs:
+        raise UserError(f"{results.path}: implementations {baseline_impl} and {new_impl} have no "
+                        "benchmark in common (same workload, params, placement and procs)",
+                        "run both implementations in one suite, e.g. `tgobench run --suite quick`")
+    return _compare(baseline_impl, new_impl, pairs, only_base, only_new,
+                    _file_warnings([results]), alpha, threshold,
+                    impls=(baseline_impl, new_impl), path=str(results.path))
+
+
+def _check_options(alpha: float, threshold: float | None) -> None:
+    if not 0 < alpha < 1:
+        raise UserError(f"alpha must lie strictly between 0 and 1, not {alpha:g}",
+                        "use e.g. --alpha 0.05")
+    if threshold is not None and not 0 <= threshold < 10:
+        raise UserError(f"threshold must be a fraction, at least 0, not {threshold:g}",
+                        "use e.g. --threshold 0.05 for 5%")
+
+
+def _name_without_impl(bench_id: BenchmarkId) -> str:
+    return " ".join(bench_id.without_impl().name.split())
+
+
+def _listing(names: tuple[str, ...]) -> str:
+    if not names:
+        return "nothing"
+    shown = ", ".join(names[:5])
+    return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _machine_warnings(baseline: ResultSet, new: ResultSet) -> list[CompareWarning]:
+    def describe(machine: dict) -> str:
+        return machine.get("machine_id") or machine.get("cpu_model") or "unknown"
+
+    if not baseline.machine or not new.machine:
+        return []
+    keys = ("machine_id", "cpu_model", "cpus", "numa_nodes", "kernel")
+    differing = [k for k in keys if baseline.machine.get(k) != new.machine.get(k)]
+    if not differing:
+        return []
+    return [CompareWarning(
+        f"the files come from different machines ({', '.join(differing)} differ: "
+        f"{describe(baseline.machine)} vs {describe(new.machine)})",
+        "compare runs from one machine; a difference may be the machine's, not the code's")]
+
+
+def _file_warnings(result_sets: list[ResultSet]) -> list[CompareWarning]:
+    """The system-check warnings recorded in the files, once each."""
+    seen: list[CompareWarning] = []
+    for results in result_sets:
+        for recorded in results.warnings:
+            warning = CompareWarning(f"{results.path}: {recorded.get('message', '')}",
+                                     recorded.get("fix", ""))
+            if warning not in seen:
+                seen.append(warning)
+    return seen
+
+
+# --- statistics ---------------------------------------------------------------
+
+def _compare(baseline_label: str, new_label: str,
+             pairs: list[tuple[str, BenchmarkResult, BenchmarkResult]],
+             only_base: tuple[str, ...], only_new: tuple[str, ...],
+             warnings: list[CompareWarning], alpha: float, threshold: float | None,
+             impls: tuple[str, str] | None = None, path: str | None = None) -> Comparison:
+    compared = []
+    for name, base, new in pairs:
+        if base.unit != new.unit:
+            warnings.append(CompareWarning(
+                f"{name} is measured in {base.unit} in the baseline and {new.unit} in the new "
+                "results; it is left out of the comparison",
+                "compare results of the same benchmark"))
+            continue
+        if base.metadata.get("tgobench_params") != new.metadata.get("tgobench_params"):
+            warnings.append(CompareWarning(
+                f"{name} ran with different parameters: {base.metadata.get('tgobench_params')} "
+                f"in the baseline, {new.metadata.get('tgobench_params')} in the new results",
+                "a changed default makes the two measure different work; pass the parameter "
+                "explicitly in the suite"))
+        compared.append((name, base, new))
+    if not compared:
+        raise UserError("no benchmark is measured in the same unit on both sides",
+                        "compare results of the same suite")
+    benchmarks = _judge(compared, alpha, threshold)
+    warnings.extend(_sample_warnings(benchmarks, alpha))
+    if only_base:
+        warnings.append(CompareWarning(
+            f"{_plural(len(only_base), 'benchmark')} only in {baseline_label}: {_listing(only_base)}",
+            "a benchmark missing from the new results may have failed; check its run"))
+    if only_new:
+        warnings.append(CompareWarning(
+            f"{_plural(len(only_new), 'benchmark')} only in {new_label}: {_listing(only_new)}",
+            "new benchmarks are compared once the baseline holds them"))
+    return Comparison(baseline_label, new_label, alpha, tuple(benchmarks), only_base, only_new,
+                      tuple(warnings), impls, path)
+
+
+def _judge(pairs: list[tuple[str, BenchmarkResult, BenchmarkResult]], alpha: float,
+           threshold: float | None) -> list[BenchmarkComparison]:
+    tests = [stats.mann_whitney(base.run_means, new.run_means) for _, base, new in pairs]
+    raw = np.array([test.p for test in tests])
+    p_holm = stats.holm(raw)
+    p_bh = stats.benjamini_hochberg(raw)
+    best_p_holm = stats.holm([stats.smallest_p(len(base.run_means), len(new.run_means), test.method)
+                              for (_, base, new), test in zip(pairs, tests)])
+    # Holm tests the smallest p at alpha / m: the level a lone change must reach.
+    lone_alpha = alpha / len(pairs)
+    judged = []
+    for index, ((name, base, new), test) in enumerate(zip(pairs, tests)):
+        limit = _threshold(base, new, threshold)
+        interval = stats.hodges_lehmann_ratio(base.run_means, new.run_means, 1.0 - alpha)
+        spread = stats.log_spread(base.run_means, new.run_means)
+        n_base, n_new = len(base.run_means), len(new.run_means)
+        if best_p_holm[index] >= alpha:
+            verdict = TOO_FEW
+        elif p_holm[index] < alpha:
+            verdict = SLOWER if interval.ratio > 1 else FASTER
+        else:
+            verdict = NO_CHANGE
+        regression = verdict == SLOWER and interval.low > 1.0 + limit
+        judged.append(BenchmarkComparison(
+            name=name, unit=base.unit,
+            baseline=Sample(base.name, tuple(base.run_means)),
+            new=Sample(new.name, tuple(new.run_means)),
+            ratio=interval.ratio, ci_low=interval.low, ci_high=interval.high,
+            confidence=interval.confidence, u=test.u, p=test.p, p_holm=float(p_holm[index]),
+            p_bh=float(p_bh[index]), best_p_holm=float(best_p_holm[index]), method=test.method,
+            threshold=limit, verdict=verdict, regression=regression,
+            detectable_change=stats.detectable_change(n_base, n_new, spread, lone_alpha, POWER),
+            processes_needed=stats.processes_needed(limit, spread, lone_alpha, POWER)))
+    return judged
+
+
+def _threshold(base: BenchmarkResult, new: BenchmarkResult, override: float | None) -> float:
+    if override is not None:
+        return override
+    for recorded in (new.threshold, base.threshold):
+        if recorded is not None:
+            return recorded
+    return DEFAULT_THRESHOLD
+
+
+def _sample_warnings(benchmarks: list[BenchmarkComparison], alpha: float) -> list[CompareWarning]:
+    warnings = []
+    too_few = [b for b in benchmarks if b.verdict == TOO_FEW]
+    if too_few:
+        # With m benchmarks, Holm lets even the best case pass only below alpha / m.
+        fewest = stats.fewest_processes(alpha / len(benchmarks))
+        warnings.append(CompareWarning(
+            f"{_plural(len(too_few), 'benchmark')} cannot show a significant change at alpha "
+            f"{alpha:g} with Holm's correction over {len(benchmarks)}, however large: "
+            + ", ".join(f"{b.name} ({b.baseline.processes} vs {b.new.processes} processes)"
+                        for b in too_few),
+            f"measure with at least {fewest} worker processes per side for any significance, "
+            "more to detect a small change"))
+    for bench in benchmarks:
+        if bench.verdict != TOO_FEW and bench.threshold_hidden:
+            fix = (f"measure with about {bench.processes_needed} worker processes per side "
+                   f"(now {bench.baseline.processes} and {bench.new.processes})"
+                   if bench.processes_needed else
+                   "the noise is too large for more processes to help: quieten the machine "
+                   "(tgobench's system check lists how)")
+            warnings.append(CompareWarning(
+                f"{bench.name}: the noise hides a change of {_percent(bench.threshold)}; the "
+                f"smallest change these samples detect with {POWER:.0%} power is "
+                f"{_percent(bench.detectable_change)}", fix))
+    return warnings
+
+
+# --- exit status --------------------------------------------------------------
+
+def exit_status(comparison: Comparison, fail_on: str = "regression") -> int:
+    """1 when the comparison fails the gate, else 0. `fail_on`: "regression"
+    (any benchmark slower beyond its threshold), "any-change" (any benchmark
+    significantly faster or slower), "never"."""
+    if fail_on == "regression":
+        return 1 if comparison.regressions else 0
+    if fail_on == "any-change":
+        return 1 if comparison.changes else 0
+    if fail_on == "never":
+        return 0
+    raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
+
+
+# --- presentation -------------------------------------------------------------
+
+def format_value(value: float, unit: str) -> str:
+    """A median to three significant digits, times with ns/us/ms/s."""
+    if unit != "second":
+        return f"{_significant(value)} {unit}"
+    rounded = float(f"{value:.3g}")
+    for scale, suffix in ((1e-9, "ns"), (1e-6, "us"), (1e-3, "ms")):
+        if rounded < scale * 1000:
+            return f"{_significant(rounded / scale)} {suffix}"
+    return f"{_significant(rounded)} s"
+
+
+def _significant(value: float) -> str:
+    return f"{value:#.3g}".rstrip(".")
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.1f}%" if math.isfinite(fraction) else "inf"
+
+
+def _signed_percent(ratio: float) -> str:
+    return f"{(ratio - 1) * 100:+.1f}%"
+
+
+def format_change(bench: BenchmarkComparison) -> str:
+    """The change with its interval, e.g. `+12.3% [+9.8%, +14.9%]`."""
+    if bench.ci_low > 0 and math.isfinite(bench.ci_high):
+        interval = f"[{_signed_percent(bench.ci_low)}, {_signed_percent(bench.ci_high)}]"
+    else:
+        interval = "[unbounded]"
+    return f"{_signed_percent(bench.ratio)} {interval}"
+
+
+def format_p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _side(sample: Sample, unit: str) -> str:
+    return f"{format_value(sample.median, unit)} (n={sample.processes})"
+
+
+def _title(comparison: Comparison) -> str:
+    if comparison.impls:
+        return f"{comparison.path}: {comparison.baseline} (baseline) vs {comparison.new}"
+    return f"baseline {comparison.baseline} vs new {comparison.new}"
+
+
+def _rows(comparison: Comparison) -> list[list[str]]:
+    return [[bench.mark, bench.name, _side(bench.baseline, bench.unit), _side(bench.new, bench.unit),
+             format_change(bench), format_p(bench.p_holm), bench.verdict,
+             _percent(bench.detectable_change)]
+            for bench in comparison.benchmarks]
+
+
+def _headers(comparison: Comparison) -> list[str]:
+    confidence = f"{comparison.confidence:.0%}"
+    sides = list(comparison.impls) if comparison.impls else ["baseline", "new"]
+    return ["", "benchmark", *sides, f"change [{confidence} CI]",
+            "p (Holm)", "verdict", "detectable"]
+
+
+def render_table(comparison: Comparison) -> str:
+    """The terminal table: one aligned row per benchmark, then the benchmarks
+    found on one side only, the warnings and the summary line."""
+    headers = _headers(comparison)
+    rows = _rows(comparison)
+    widths = [max(len(row[i]) for row in [headers] + rows) for i in range(len(headers))]
+    right = {2, 3, 4, 5, 7}
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                         for i, (cell, w) in enumerate(zip(cells, widths))).rstrip()
+
+    out = [_title(comparison), "", line(headers)]
+    out += [line(row) for row in rows]
+    out.append("")
+    if comparison.warnings:
+        out.append("warnings:")
+        for warning in comparison.warnings:
+            out.append(f"  - {warning.message}")
+            if warning.fix:
+                out.append(f"    fix: {warning.fix}")
+        out.append("")
+    out.append(_LEGEND)
+    out.append(comparison.summary())
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(comparison: Comparison) -> str:
+    """Markdown for a CI step summary: the verdict first, then the table,
+    the benchmarks found on one side only and the warnings."""
+    regressions = comparison.regressions
+    out = ["### tgobench compare", "", f"{_md_code(_title(comparison))}", ""]
+    if regressions:
+        out.append(f"**{_plural(len(regressions), 'regression')}**: "
+                   + ", ".join(_md_code(b.name) for b in regressions))
+    else:
+        out.append("**No regression.**")
+    out += ["", comparison.summary(), ""]
+    headers = _headers(comparison)
+    out.append("| " + " | ".join(_md_cell(h) for h in headers) + " |")
+    out.append("|" + "|".join(":--" if i in (0, 1, 6) else "--:" for i in range(len(headers))) + "|")
+    for row in _rows(comparison):
+        cells = [_md_cell(row[0].strip()), _md_code(row[1])] + [_md_cell(c) for c in row[2:]]
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    for label, names in ((comparison.baseline, comparison.only_in_baseline),
+                         (comparison.new, comparison.only_in_new)):
+        if names:
+            out.append(f"Only in {_md_cell(label)}: " + ", ".join(_md_code(n) for n in names))
+            out.append("")
+    if comparison.warnings:
+        out.append("**Warnings**")
+        out.append("")
+        for warning in comparison.warnings:
+            fix = f" Fix: {_md_cell(warning.fix)}" if warning.fix else ""
+            out.append(f"- {_md_cell(warning.message)}.{fix}")
+        out.append("")
+    out.append(f"<sub>{_md_cell(_LEGEND)}. Change: Hodges-Lehmann estimate of new/baseline over "
+               "the per-process means, with its distribution-free interval; p: two-sided "
+               "Mann-Whitney U, Holm-corrected; detectable: smallest change found with "
+               f"{POWER:.0%} power.</sub>")
+    return "\n".join(out) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_code(text: str) -> str:
+    return "`" + text.replace("`", "'") + "`"
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def to_json(comparison: Comparison) -> dict[str, Any]:
+    """The comparison as JSON-ready data. Infinite values (an unbounded
+    interval, an undetectable change) are null."""
+    def sample(s: Sample) -> dict[str, Any]:
+        return {"name": s.name, "median": s.median, "processes": s.processes,
+                "run_means": list(s.run_means)}
+
+    return {
+        "tgobench_compare_format": 1,
+        "baseline": comparison.baseline,
+        "new": comparison.new,
+        "path": comparison.path,
+        "impls": list(comparison.impls) if comparison.impls else None,
+        "alpha": comparison.alpha,
+        "confidence": comparison.confidence,
+        "summary": comparison.summary(),
+        "regressions": [b.name for b in comparison.regressions],
+        "benchmarks": [{
+            "name": b.name, "unit": b.unit, "baseline": sample(b.baseline), "new": sample(b.new),
+            "ratio": b.ratio, "ci_low": _finite(b.ci_low), "ci_high": _finite(b.ci_high),
+            "confidence": b.confidence, "u": b.u, "p": b.p, "p_holm": b.p_holm, "p_bh": b.p_bh,
+            "best_p_holm": b.best_p_holm, "test_method": b.method, "threshold": b.threshold,
+            "verdict": b.verdict, "regression": b.regression,
+            "detectable_change": _finite(b.detectable_change),
+            "processes_needed": b.processes_needed,
+        } for b in comparison.benchmarks],
+        "only_in_baseline": list(comparison.only_in_baseline),
+        "only_in_new": list(comparison.only_in_new),
+        "warnings": [{"message": w.message, "fix": w.fix} for w in comparison.warnings],
+    }
+
+
+def render_json(comparison: Comparison) -> str:
+    return json.dumps(to_json(comparison), indent=2) + "\n"
+
+
+def write_output(path: str | os.PathLike, text: str) -> None:
+    """Write a rendered comparison to `path`; UserError when it cannot be written."""
+    try:
+        with open(path, "w", encoding="utf-8") as fp:
+            fp.write(text)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}",
+                        "check that its directory exists and is writable") from None

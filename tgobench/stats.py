@@ -1,0 +1,335 @@
+"""Statistics for comparing two sets of benchmark timings.
+
+Pure functions on numpy arrays: no files, no output, nothing about the CLI.
+`tgobench.compare` applies them to the per-worker-process means of two result
+files; they stand alone so that reports, CI scripts and tests can call them.
+
+The samples are per-worker-process means, never the individual values: the
+values of one worker share its address-space layout, its CPU placement and
+its warm caches, so they are correlated and would make every test
+overconfident; the workers are the independent repetitions (Kalibera and
+Jones, "Rigorous Benchmarking in Reasonable Time", ISMM 2013).
+
+Timings are compared on the log scale. A scheduler change scales a time
+rather than adding a constant to it, so "new = baseline times a factor" is the
+model: a shift of the logarithms. Every function here takes timings
+(positive numbers, smaller is better) and speaks of ratios new/baseline.
+
+Choices, and why:
+
+- Test: the two-sided Mann-Whitney U test (`scipy.stats.mannwhitneyu`). It
+  assumes no distribution, and one worker that was descheduled for a second
+  moves it by one rank, not by a second. Exact when there are no ties (the
+  usual case for means of timings), an exact permutation test when there are
+  ties and few enough arrangements to enumerate, the normal approximation with
+  tie correction otherwise.
+- Interval: the Hodges-Lehmann estimate of the log shift with its
+  distribution-free interval, found by inverting that same test. Rejected:
+  the BCa bootstrap of the ratio of medians. With the 3 to 20 workers a
+  benchmark has, the bootstrap distribution of a median takes a handful of
+  values, its jackknife acceleration is often undefined (scipy reports
+  degenerate data), and its coverage falls short of nominal; it would also
+  need a seed to be reproducible, and could disagree with the test. The
+  inverted interval holds its level exactly for any continuous noise under
+  the scale model, needs no seed, and excludes 1 exactly when the test rejects
+  at the same level. When the sample sizes make the level unreachable, it is
+  unbounded, and says so.
+- Multiple comparisons: Holm's step-down correction for the gate (it controls
+  the chance of any false regression in the whole comparison and assumes
+  nothing about how the benchmarks depend on each other); Benjamini-Hochberg
+  (`scipy.stats.false_discovery_control`) only for highlighting.
+- Minimum detectable change: Noether's normal approximation to the power of
+  the Mann-Whitney test, with normal noise on the log scale whose spread is
+  estimated from the two samples. Cheap and closed-form, so it can also say
+  how many workers would be needed; it is an approximation, best from about
+  ten workers a side, and it is combined with the exact limit that tiny
+  samples put on the p-value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.special
+import scipy.stats
+
+# Largest n_baseline * n_new for which the exact null distribution of U is
+# used; scipy computes it quickly well beyond the 100 workers a side this
+# allows.
+EXACT_LIMIT = 10_000
+# Largest number of distinct arrangements an exact permutation test (used when
+# there are ties) enumerates.
+PERMUTATION_LIMIT = 20_000
+
+_EXACT = "exact"
+_PERMUTATION = "permutation"
+_ASYMPTOTIC = "asymptotic"
+
+
+@dataclass(frozen=True)
+class MannWhitney:
+    """The outcome of a two-sided Mann-Whitney U test of new against baseline.
+
+    `u` counts the (new, baseline) pairs in which new is larger (ties count
+    one half); `u / (n_baseline * n_new)` estimates P(new > baseline). `method`
+    is how the p-value was computed: "exact", "permutation" or "asymptotic".
+    Arrays when the test was run on a batch."""
+
+    u: float | np.ndarray
+    p: float | np.ndarray
+    method: str
+
+
+@dataclass(frozen=True)
+class RatioInterval:
+    """A ratio new/baseline with its confidence interval. `low` is 0 and `high`
+    is infinite when the samples are too small for any interval at this
+    confidence."""
+
+    ratio: float
+    low: float
+    high: float
+    confidence: float
+
+    @property
+    def bounded(self) -> bool:
+        return self.low > 0 and math.isfinite(self.high)
+
+
+def _as_samples(values) -> np.ndarray:
+    samples = np.asarray(values, dtype=float)
+    if samples.ndim == 0 or samples.shape[-1] == 0:
+        raise ValueError("a sample needs at least one value")
+    if not np.all(np.isfinite(samples)) or np.any(samples <= 0):
+        raise ValueError("timings must be positive and finite")
+    return samples
+
+
+def _has_ties(baseline: np.ndarray, new: np.ndarray) -> bool:
+    pooled = np.sort(_pool(baseline, new), axis=-1)
+    return bool(np.any(pooled[..., 1:] == pooled[..., :-1]))
+
+
+def _pool(baseline: np.ndarray, new: np.ndarray) -> np.ndarray:
+    shape = np.broadcast_shapes(baseline.shape[:-1], new.shape[:-1])
+    return np.concatenate([np.broadcast_to(baseline, shape + baseline.shape[-1:]),
+                           np.broadcast_to(new, shape + new.shape[-1:])], axis=-1)
+
+
+def _method(n_baseline: int, n_new: int, ties: bool) -> str:
+    if not ties and n_baseline * n_new <= EXACT_LIMIT:
+        return _EXACT
+    if ties and scipy.special.comb(n_baseline + n_new, n_baseline) <= PERMUTATION_LIMIT:
+        return _PERMUTATION
+    return _ASYMPTOTIC
+
+
+def _scipy_method(method: str, n_baseline: int, n_new: int):
+    if method == _PERMUTATION:
+        arrangements = int(scipy.special.comb(n_baseline + n_new, n_baseline, exact=True))
+        # As many resamples as there are arrangements makes scipy enumerate
+        # them all: the test is exact, and no seed is involved.
+        return scipy.stats.PermutationMethod(n_resamples=arrangements)
+    return method
+
+
+def mann_whitney(baseline, new) -> MannWhitney:
+    """Two-sided Mann-Whitney U test (Mann and Whitney, 1947) of `new` against
+    `baseline`, through `scipy.stats.mannwhitneyu`.
+
+    The last axis holds the samples; leading axes are a batch of independent
+    tests, computed in one call. The method follows the module's rule: exact
+    without ties, exact permutation with ties (scipy's exact method ignores
+    ties), otherwise the normal approximation with tie and continuity
+    correction."""
+    base = _as_samples(baseline)
+    other = _as_samples(new)
+    n_base, n_new = base.shape[-1], other.shape[-1]
+    method = _method(n_base, n_new, _has_ties(base, other))
+    result = scipy.stats.mannwhitneyu(other, base, alternative="two-sided", axis=-1,
+                                      method=_scipy_method(method, n_base, n_new))
+    u, p = result.statistic, result.pvalue
+    if np.ndim(u) == 0:
+        u, p = float(u), float(p)
+    return MannWhitney(u, p, method)
+
+
+def smallest_p(n_baseline: int, n_new: int, method: str = _EXACT) -> float:
+    """The smallest two-sided p-value the Mann-Whitney test can return for
+    these sample sizes: the p of complete separation, every new value above
+    every baseline value.
+
+    For the exact and permutation methods this is 2 / C(n_baseline + n_new,
+    n_baseline): complete separation in one direction is one arrangement out
+    of C equally likely ones under the null hypothesis, and the two-sided p
+    doubles it. With 3 workers against 3 that is 0.1, so no outcome can be
+    significant at 0.05; with 4 against 4 it is 0.029. For the asymptotic
+    method it is the normal approximation's p at U = 0 without ties (ties
+    inside a group would shrink the variance and the p a little)."""
+    if n_baseline < 1 or n_new < 1:
+        raise ValueError("sample sizes must be at least 1")
+    if method == _ASYMPTOTIC:
+        separated = scipy.stats.mannwhitneyu(np.arange(n_new) + n_baseline, np.arange(n_baseline),
+                                             alternative="two-sided", method=_ASYMPTOTIC)
+        return float(separated.pvalue)
+    return min(1.0, 2.0 / scipy.special.comb(n_baseline + n_new, n_baseline))
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjusted p-values (Holm, "A simple sequentially
+    rejective multiple test procedure", Scand. J. Statist. 1979), along the last
+    axis.
+
+    The k-th smallest of m p-values is multiplied by m - k + 1, and the
+    adjusted values are made non-decreasing in that order; rejecting every
+    adjusted p below alpha keeps the family-wise error rate at alpha under any
+    dependence between the tests. scipy has no Holm correction, so it is
+    computed here with numpy. Adjusted values never decrease when any raw
+    p-value increases."""
+    p = np.asarray(pvalues, dtype=float)
+    if p.shape[-1] == 0:
+        return p.copy()
+    m = p.shape[-1]
+    order = np.argsort(p, axis=-1, kind="stable")
+    ranked = np.take_along_axis(p, order, axis=-1) * (m - np.arange(m))
+    adjusted_ranked = np.minimum(np.maximum.accumulate(ranked, axis=-1), 1.0)
+    adjusted = np.empty_like(adjusted_ranked)
+    np.put_along_axis(adjusted, order, adjusted_ranked, axis=-1)
+    return adjusted
+
+
+def benjamini_hochberg(pvalues) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (Benjamini and Hochberg, JRSS B
+    1995) along the last axis, by `scipy.stats.false_discovery_control`. They
+    control the expected share of false discoveries among the changes
+    highlighted, a weaker promise than Holm's: for highlighting, not for
+    failing a build."""
+    p = np.asarray(pvalues, dtype=float)
+    if p.shape[-1] == 0:
+        return p.copy()
+    return scipy.stats.false_discovery_control(p, axis=-1, method="bh")
+
+
+def hodges_lehmann_ratio(baseline, new, confidence: float = 0.95) -> RatioInterval:
+    """The ratio new/baseline as the Hodges-Lehmann estimate on log times, with
+    its distribution-free confidence interval (Hodges and Lehmann, Ann. Math.
+    Statist. 1963; Lehmann, "Nonparametrics", 1975, ch. 2; Hollander and
+    Wolfe, "Nonparametric Statistical Methods", §4.3).
+
+    The estimate is exp of the median of all n_baseline * n_new differences
+    log(new_j) - log(baseline_i): the median of all pairwise ratios. Under the
+    scale model it estimates new/baseline for any quantile, the ratio of
+    medians included.
+
+    The interval is the set of log shifts d that the two-sided Mann-Whitney
+    test (the method of `mann_whitney`, ties left aside since a shifted sample
+    meets the other only at the pairwise differences) does not reject at level
+    1 - confidence when d is taken off the new sample: its ends are pairwise
+    differences. The test is evaluated once per gap between consecutive
+    differences, in one batched `scipy.stats.mannwhitneyu` call. Its coverage
+    is at least `confidence` for any continuous noise under the scale model.
+    When even complete separation is not significant at that level (3 against
+    3 at 95%), no shift is rejected and the interval is (0, inf)."""
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must lie strictly between 0 and 1")
+    log_base = np.log(_as_samples(baseline))
+    log_new = np.log(_as_samples(new))
+    if log_base.ndim != 1 or log_new.ndim != 1:
+        raise ValueError("hodges_lehmann_ratio takes one sample a side")
+    differences = np.subtract.outer(log_new, log_base).ravel()
+    estimate = float(np.exp(np.median(differences)))
+    level = 1.0 - confidence
+    n_base, n_new = log_base.size, log_new.size
+    method = _method(n_base, n_new, ties=False)
+    if smallest_p(n_base, n_new, method) < level:
+        cuts = np.unique(differences)
+        # One shift inside each gap between consecutive differences, and one
+        # beyond each end; the p-value is constant within a gap.
+        inner = (cuts[1:] + cuts[:-1]) / 2
+        spread = max(cuts[-1] - cuts[0], 1.0)
+        shifts = np.concatenate([[cuts[0] - spread], inner, [cuts[-1] + spread]])
+        accepted = _accepted_shifts(log_base, log_new, shifts, level, method)
+        if accepted.any():
+            first, last = np.flatnonzero(accepted)[[0, -1]]
+            # Gap g lies between cuts[g - 1] and cuts[g].
+            low = float(np.exp(cuts[first - 1])) if first > 0 else 0.0
+            high = float(np.exp(cuts[last])) if last < cuts.size else math.inf
+            return RatioInterval(estimate, low, high, confidence)
+    return RatioInterval(estimate, 0.0, math.inf, confidence)
+
+
+def _accepted_shifts(log_base: np.ndarray, log_new: np.ndarray, shifts: np.ndarray,
+                     level: float, method: str) -> np.ndarray:
+    # Chunked so that a batch holds about a million numbers at most.
+    rows = max(1, 1_000_000 // log_new.size)
+    accepted = []
+    for start in range(0, shifts.size, rows):
+        chunk = shifts[start:start + rows]
+        shifted = log_new[None, :] - chunk[:, None]
+        p = scipy.stats.mannwhitneyu(shifted, log_base[None, :], alternative="two-sided",
+                                     axis=-1, method=method).pvalue
+        accepted.append(p >= level)
+    return np.concatenate(accepted)
+
+
+def log_spread(baseline, new) -> float:
+    """The pooled standard deviation of the log timings, each sample about its
+    own mean (unbiased pooled variance, n_baseline + n_new - 2 degrees of
+    freedom): the noise level the power calculation assumes. It is not robust
+    on purpose: an outlying worker makes the estimated detectable change
+    larger, erring towards asking for more workers. 0 when there are not
+    enough values to estimate it (one a side)."""
+    log_base = np.log(_as_samples(baseline))
+    log_new = np.log(_as_samples(new))
+    dof = log_base.size + log_new.size - 2
+    if dof <= 0:
+        return 0.0
+    squares = np.sum((log_base - log_base.mean()) ** 2) + np.sum((log_new - log_new.mean()) ** 2)
+    return float(np.sqrt(squares / dof))
+
+
+def detectable_change(n_baseline, n_new, spread: float, alpha: float,
+                      power: float = 0.8) -> float | np.ndarray:
+    """The smallest relative change (0.05 = 5%) that the two-sided Mann-Whitney
+    test at level `alpha` detects with probability `power`, for samples of
+    these sizes with normal noise of standard deviation `spread` on the log
+    scale. Infinite when no change could be detected.
+
+    Noether's approximation (Noether, "Sample size determination for some
+    common nonparametric tests", JASA 1987): the test has power `power` when
+    |P(new > baseline) - 1/2| reaches (z(1 - alpha/2) + z(power)) *
+    sqrt((n_baseline + n_new + 1) / (12 n_baseline n_new)); with normal log
+    noise, P(new > baseline) = Phi(d / (spread sqrt 2)) for a log shift d.
+    The approximation ignores that tiny samples cannot reach small p-values at
+    all, so the change is infinite whenever `smallest_p` is not below alpha.
+    Sample sizes may be arrays."""
+    n_base = np.asarray(n_baseline, dtype=float)
+    n_other = np.asarray(n_new, dtype=float)
+    z = scipy.stats.norm.ppf(1 - alpha / 2) + scipy.stats.norm.ppf(power)
+    excess = z * np.sqrt((n_base + n_other + 1) / (12 * n_base * n_other))
+    reachable = 2.0 / scipy.special.comb(n_base + n_other, n_base) < alpha
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = spread * math.sqrt(2) * scipy.stats.norm.ppf(0.5 + excess)
+        change = np.where(reachable & (excess < 0.5), np.expm1(shift), np.inf)
+    return float(change) if change.ndim == 0 else change
+
+
+def processes_needed(change: float, spread: float, alpha: float, power: float = 0.8,
+                     limit: int = 1000) -> int | None:
+    """The smallest number of workers per side (equal on both sides) for which
+    `detectable_change` is at most `change`; None if more than `limit` would be
+    needed."""
+    sizes = np.arange(1, limit + 1)
+    fits = np.flatnonzero(detectable_change(sizes, sizes, spread, alpha, power) <= change)
+    return int(sizes[fits[0]]) if fits.size else None
+
+
+def fewest_processes(alpha: float, limit: int = 1000) -> int | None:
+    """The fewest workers per side (equal on both sides) with which the exact
+    Mann-Whitney test can reach a p-value below `alpha` at all (see
+    `smallest_p`); None beyond `limit`."""
+    sizes = np.arange(1, limit + 1)
+    fits = np.flatnonzero(2.0 / scipy.special.comb(2 * sizes, sizes) < alpha)
+    return int(sizes[fits[0]]) if fits.size else None
