@@ -7,9 +7,17 @@
  *
  * Timed: spawning until every task is ready, plus closing until every task
  * is released. Not timed: the short settle pause that lets the last tasks
- * reach the channel, and the RSS read. rss_kib_per_task is
- * (RSS while parked - RSS before spawning) / N: the memory a blocked task
- * costs, stack included.
+ * reach the channel, and the RSS read.
+ *
+ * rss_kib_per_task is (RSS while parked - RSS of the runtime before it ran
+ * any of these tasks) / N: the memory a blocked task costs, stack included.
+ * The driver runs all loops of a request in one runtime, whose stack pool
+ * keeps the stacks of the previous loop resident, so from the second loop
+ * on the RSS before spawning already holds them and would hide them. A
+ * loop is such a warm one when the previous loop parked as many tasks and
+ * the RSS before spawning is still more than half way up to that loop's
+ * parked RSS (a new runtime starts with no stacks, so its RSS is back near
+ * the old baseline); a warm loop keeps the previous loop's baseline.
  */
 #include <errno.h>
 
@@ -30,7 +38,17 @@ static struct {
     tgo_wg *ready, *released;
     _Atomic int bad_recv;        /* a receive returned other than -EPIPE */
     wl_per_p count, index_sum;
+    /* the previous loop, to recognise a warm one */
+    uint64_t prev_tasks;
+    int64_t prev_baseline, prev_parked;
 } st;
+
+static int64_t rss_baseline(uint64_t n, int64_t rss_before)
+{
+    bool warm = n == st.prev_tasks &&
+                rss_before > st.prev_baseline + (st.prev_parked - st.prev_baseline) / 2;
+    return warm ? st.prev_baseline : rss_before;
+}
 
 static void parked_task(void *arg)
 {
@@ -103,10 +121,14 @@ static int parked_loop(const wl_args *args, wl_loop_out *out)
         wl_fail(out, "parked: cannot read /proc/self/statm for the RSS");
         rc = -1;
     } else {
+        int64_t baseline = rss_baseline(n, rss_before);
+        st.prev_tasks = n;
+        st.prev_baseline = baseline;
+        st.prev_parked = rss_parked;
         out->elapsed_ns = (t1 - t0) + (t3 - t2);
         out->ops = n;
         wl_metric_add(out, "rss_kib_per_task",
-                      (double)(rss_parked - rss_before) / (double)n, false);
+                      (double)(rss_parked - baseline) / (double)n, false);
     }
 out_free:
     if (st.released)
