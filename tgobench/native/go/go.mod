@@ -1,0 +1,3 @@
+module tgobench/driver
+
+go 1.22

@@ -1,0 +1,111 @@
+package main
+
+// parked: N goroutines each signal that they are ready and block receiving
+// from one unbuffered channel; once all are parked the loop reads the
+// resident set size, then closes the channel, which releases every one.
+// Every goroutine must be released exactly once, by the close.
+//
+// Timed: starting goroutines until every one is ready, plus closing until
+// every one is released. Not timed: the settle pause that lets the last
+// ones reach the channel, and the RSS reads. rss_kib_per_task is
+// (RSS while parked - RSS before starting) / N. Before the first read the
+// loop returns freed memory to the OS (debug.FreeOSMemory), so that stacks
+// freed by an earlier loop and still resident do not hide what a parked
+// goroutine costs. Goroutine descriptors are never freed by the runtime
+// and are reused, so later loops measure the stack and little else.
+
+import (
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+const (
+	settle = 2 * time.Millisecond
+	// A conservative estimate of a parked goroutine's memory (a 2 KiB
+	// starting stack that may be larger, its descriptor, the waiting
+	// receive): a request that would not fit is refused, not OOM-killed.
+	parkedKiBEstimate = 8
+)
+
+func init() {
+	register(&workload{
+		name: "parked",
+		unit: "task",
+		help: "N goroutines block on one channel, then all are released by its close; " +
+			"rss_kib_per_task is the memory each parked goroutine costs",
+		params: []paramSpec{
+			{name: "tasks", typ: intParam, def: int64(100000), min: 1, max: 10000000,
+				help: "goroutines parked at once"},
+		},
+		loop:      parkedLoop,
+		summarize: parkedSummary,
+	})
+}
+
+func parkedLoop(a *args) (loopResult, error) {
+	n := int(a.int("tasks"))
+	if avail := memAvailableKiB(); avail >= 0 && int64(n)*parkedKiBEstimate > avail {
+		return loopResult{}, fmt.Errorf("%d parked goroutines need about %d MiB, only %d MiB is available; lower tasks",
+			n, int64(n)*parkedKiBEstimate/1024, avail/1024)
+	}
+	gate := make(chan struct{})
+	released := make([]uint8, n)
+	var ready, done sync.WaitGroup
+	var badReceive bool // written before done.Done, read after done.Wait
+	var badMu sync.Mutex
+	debug.FreeOSMemory()
+	rssBefore := rssKiB()
+
+	start := time.Now()
+	ready.Add(n)
+	done.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			ready.Done()
+			if _, ok := <-gate; ok {
+				badMu.Lock()
+				badReceive = true
+				badMu.Unlock()
+			}
+			released[i]++
+			done.Done()
+		}()
+	}
+	ready.Wait()
+	spawned := time.Since(start)
+
+	time.Sleep(settle)
+	rssParked := rssKiB()
+
+	start = time.Now()
+	close(gate)
+	done.Wait()
+	elapsed := spawned + time.Since(start)
+
+	if err := eachRanOnce(released, "goroutine"); err != nil {
+		return loopResult{}, err
+	}
+	if badReceive {
+		return loopResult{}, fmt.Errorf("a receive on the closed channel returned a value")
+	}
+	if rssBefore < 0 || rssParked < 0 {
+		return loopResult{}, fmt.Errorf("cannot read /proc/self/statm for the RSS")
+	}
+	return loopResult{elapsed: elapsed, ops: uint64(n), figures: map[string]float64{
+		"rss_kib_per_task": float64(rssParked-rssBefore) / float64(n)}}, nil
+}
+
+// parkedSummary reports the mean over the loops.
+func parkedSummary(loops []loopResult) object {
+	return object{{"rss_kib_per_task", meanFigure(loops, "rss_kib_per_task")}}
+}
+
+func meanFigure(loops []loopResult, name string) float64 {
+	sum := 0.0
+	for _, l := range loops {
+		sum += l.figures[name]
+	}
+	return sum / float64(len(loops))
+}
