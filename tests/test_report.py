@@ -1,0 +1,253 @@
+"""HTML reports: built from result files, opened in headless Chromium, every
+chart drawn, no script errors, names shown as text, missing data explained."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pyperf
+import pytest
+
+from tgobench import report, results
+from tgobench.results import BenchmarkId, ResultWriter, benchmark_metadata, encode_json
+
+MACHINE = {"cpu_model": "Test CPU @ 2.0GHz", "cpus": 2, "numa_nodes": 1, "kernel": "6.1.0",
+           "machine_id": "test-machine"}
+WARNING = {"message": "CPU scaling governor is powersave", "fix": "run `tgobench system tune`"}
+UNITS = {"spawn": "task", "yield": "switch", "parked": "task", "rpc": "request"}
+# Relative cost of each implementation, so the fixture has visible differences.
+COST = {"tgo": 1.0, "gmp": 1.15, "go": 1.3}
+
+
+def _metrics(workload: str, impl: str, ns: float, rng: random.Random) -> dict:
+    metrics: dict = {"peak_rss_kib": int(20000 * COST.get(impl, 1.0) + rng.randint(0, 500))}
+    if impl != "go":  # the Go driver reports no scheduler counters
+        tasks = 10000
+        metrics["counters"] = {
+            "tasks_run": tasks, "parks": rng.randint(5, 50), "shared_takes": rng.randint(0, 100),
+            "steals": {"smt": rng.randint(0, 300), "l2": rng.randint(0, 200),
+                       "llc": rng.randint(0, 100), "node": 0, "remote": 0}}
+    if workload == "parked":
+        metrics["rss_kib_per_task"] = 1.3 * COST.get(impl, 1.0) + rng.random() * 0.1
+    if workload == "rpc":
+        metrics["throughput_per_s"] = 1e9 / ns
+        p50 = ns * 4
+        metrics["latency_ns"] = {"p50": p50, "p90": p50 * 2, "p99": p50 * 5 * COST.get(impl, 1.0),
+                                 "p999": p50 * 12 * COST.get(impl, 1.0), "max": p50 * 40}
+    return metrics
+
+
+def _benchmark(bench_id: BenchmarkId, rng: random.Random, *, workers: int = 3,
+               values: int = 3) -> pyperf.Benchmark:
+    base_ns = {"spawn": 300, "yield": 40, "parked": 500, "rpc": 20000}.get(bench_id.workload, 100)
+    ns = base_ns * COST.get(bench_id.impl, 1.0) * (2 / bench_id.procs if bench_id.procs else 1)
+    common = benchmark_metadata(
+        bench_id, params=dict(bench_id.params), op_unit=UNITS.get(bench_id.workload, "op"),
+        suite="quick", threshold=0.05, tgobench_version="0.1.0", driver_version="0.1.0",
+        compiler="go 1.27" if bench_id.impl == "go" else "gcc 12.2.0", machine=MACHINE,
+        warnings=[WARNING])
+    runs = []
+    for _ in range(workers):
+        run_ns = [ns * rng.uniform(0.95, 1.05) for _ in range(values)]
+        metrics = [_metrics(bench_id.workload, bench_id.impl, v, rng) for v in run_ns]
+        metadata = dict(common, name=bench_id.name, unit="second", loops=1,
+                        tgobench_metrics=encode_json(metrics))
+        runs.append(pyperf.Run([v / 1e9 for v in run_ns], warmups=[(1, run_ns[0] / 1e9)],
+                               metadata=metadata, collect_metadata=False))
+    return pyperf.Benchmark(runs)
+
+
+def write_results(path: Path, ids: list[BenchmarkId], seed: int = 1) -> Path:
+    rng = random.Random(seed)
+    writer = ResultWriter(path)
+    for bench_id in ids:
+        writer.add(_benchmark(bench_id, rng))
+    return path
+
+
+def quick_ids(impls=("tgo", "gmp", "go")) -> list[BenchmarkId]:
+    ids = []
+    for impl in impls:
+        ids += [BenchmarkId.make("spawn", {"tasks": 10000}, impl, "all", procs) for procs in (1, 2)]
+        ids.append(BenchmarkId.make("yield", {"tasks": 4, "yields": 2000}, impl, "all", 2))
+        ids.append(BenchmarkId.make("parked", {"tasks": 1000}, impl, "all", 2))
+        ids.append(BenchmarkId.make("rpc", {"conns": 4, "requests": 50}, impl, "all", 2))
+    return ids
+
+
+# ---------------------------------------------------------------- the page in a browser
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    return found
+
+
+def _browse(page: Path, *args: str) -> str:
+    """Chromium's DOM of `page` after its scripts ran (virtual time, so no waiting)."""
+    done = subprocess.run(
+        [_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",
+         "--virtual-time-budget=20000", *args, page.as_uri()],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _drawn_charts(dom: str) -> dict[str, int]:
+    """For each chart div, how many plotly SVGs it holds. Each chart div is
+    followed at once by its JSON script, so its contents end there."""
+    drawn = {}
+    for match in re.finditer(r'<div class="chart[^"]*" id="(chart-\d+)"', dom):
+        chart = match.group(1)
+        end = dom.index(f'id="{chart}-data"', match.end())
+        drawn[chart] = dom.count('class="main-svg"', match.end(), end)
+    return drawn
+
+
+def _js_errors(dom: str) -> str | None:
+    found = re.search(r'<html[^>]*\sdata-js-errors="([^"]*)"', dom)
+    return found.group(1) if found else None
+
+
+def test_report_draws_every_chart_without_script_errors(tmp_path):
+    result = results.load(write_results(tmp_path / "quick.json", quick_ids()))
+    page = report.render_report([result], tmp_path / "report.html")
+    built = report.build_report([result])
+    figures = sum(len(section.figures) for section in built.sections)
+
+    dom = _browse(page, "--dump-dom")
+
+    assert _js_errors(dom) is None
+    drawn = _drawn_charts(dom)
+    assert len(drawn) == figures > 0
+    assert all(count >= 1 for count in drawn.values()), drawn
+    shot = tmp_path / "report.png"
+    _browse(page, f"--screenshot={shot}", "--window-size=1366,9000")
+    assert shot.stat().st_size > 0
+    print(f"report screenshot: {shot}")
+
+
+def test_names_with_markup_appear_as_text(tmp_path):
+    hostile = "<script>document.title='injected'</script>"
+    ids = [BenchmarkId.make(hostile, {}, impl, "all", 2) for impl in ("tgo", hostile)]
+    result = results.load(write_results(tmp_path / "hostile.json", ids))
+    page = report.render_report([result], tmp_path / "report.html")
+
+    dom = _browse(page, "--dump-dom")
+
+    assert "<title>tgobench report</title>" in dom
+    assert _js_errors(dom) is None
+    assert "&lt;script&gt;document.title='injected'&lt;/script&gt;" in dom
+    drawn = _drawn_charts(dom)
+    assert drawn and all(count >= 1 for count in drawn.values()), drawn
+    # plotly prints the name in its legends as text too, not as an element
+    legend_texts = re.findall(r'class="legendtext"[^>]*>(.*?)</text>', dom)
+    assert "&lt;script&gt;document.title='injected'&lt;/script&gt;" in legend_texts
+
+
+def test_result_without_rpc_or_sweep_leaves_those_sections_out(tmp_path):
+    ids = [BenchmarkId.make(w, {"tasks": 100}, impl, "all", 2)
+           for w in ("spawn", "yield") for impl in ("tgo", "gmp")]
+    result = results.load(write_results(tmp_path / "small.json", ids))
+
+    built = report.build_report([result])
+    keys = [section.key for section in built.sections]
+    assert "latency" not in keys and "scaling" not in keys
+    assert {"environment", "distributions", "counters", "claims"} <= set(keys)
+    why = dict(built.omitted)
+    assert "no rpc benchmark" in why["RPC latency percentiles"]
+    assert "single procs count" in why["Scaling over procs"]
+
+    page = report.render_report([result], tmp_path / "report.html")
+    dom = _browse(page, "--dump-dom")
+    assert _js_errors(dom) is None
+    assert 'id="latency"' not in dom and 'id="scaling"' not in dom
+    assert "no rpc benchmark with latency figures in these results" in dom
+    assert all(count >= 1 for count in _drawn_charts(dom).values())
+
+
+def test_plain_pyperf_file_renders(tmp_path):
+    path = tmp_path / "plain.json"
+    runs = [pyperf.Run([0.001, 0.0011], metadata={"name": "telco", "unit": "second", "loops": 1},
+                       collect_metadata=False) for _ in range(3)]
+    pyperf.BenchmarkSuite([pyperf.Benchmark(runs)]).dump(str(path))
+
+    built = report.build_report([results.load(path)])
+
+    assert [s.key for s in built.sections] == ["environment", "distributions", "claims"]
+    page = report.render_report([results.load(path)], tmp_path / "report.html")
+    assert "telco" in page.read_text()
+
+
+def _traces(built: report.Report):
+    for section in built.sections:
+        for figure in section.figures:
+            yield from json.loads(str(figure.json))["data"]
+
+
+def test_each_implementation_keeps_its_colour_on_every_chart(tmp_path):
+    ids = quick_ids(("tgo", "gmp", "go", "other"))
+    built = report.build_report([results.load(write_results(tmp_path / "r.json", ids))])
+    colours = report.impl_colours(["other"])
+
+    seen = {}
+    for trace in _traces(built):
+        colour = trace.get("marker", {}).get("color") or trace.get("line", {}).get("color")
+        if trace.get("name") in colours:
+            seen.setdefault(trace["name"], set()).add(colour)
+
+    assert set(seen) == {"tgo", "gmp", "go", "other"}
+    assert all(found == {colours[impl]} for impl, found in seen.items()), seen
+    assert len(set(colours.values())) == len(colours)
+
+
+def test_every_axis_has_a_title(tmp_path):
+    built = report.build_report([results.load(write_results(tmp_path / "r.json", quick_ids()))])
+    for section in built.sections:
+        for figure in section.figures:
+            layout = json.loads(str(figure.json))["layout"]
+            axes = [v for k, v in layout.items() if re.fullmatch(r"[xy]axis\d*", k)]
+            assert axes and layout["title"]["text"]
+            for axis in axes:
+                if axis.get("anchor") != "free":
+                    assert axis.get("title", {}).get("text") or axis.get("matches") \
+                        or axis.get("showticklabels") is False or _shares_y(axis), (figure.id, axis)
+
+
+def _shares_y(axis: dict) -> bool:
+    return axis.get("matches", "").startswith("y")
+
+
+def test_claims_put_measurements_beside_the_seed(tmp_path):
+    built = report.build_report([results.load(write_results(tmp_path / "r.json", quick_ids()))])
+    claims = {row[0]: row for row in next(s for s in built.sections if s.key == "claims").tables[0].rows}
+
+    throughput = claims["RPC throughput, tgo over Go's scheduler"][2]
+    assert any(line.startswith("tgo/gmp 1.1") for line in throughput), throughput
+    assert claims["OS thread switch"][2] == report.NOT_MEASURED
+    assert any(line.startswith("tgo ") and " ns " in line
+               for line in claims["Task switch"][2])
+
+    only_spawn = [BenchmarkId.make("spawn", {}, "tgo", "all", 2)]
+    built = report.build_report([results.load(write_results(tmp_path / "s.json", only_spawn))])
+    claims = next(s for s in built.sections if s.key == "claims").tables[0].rows
+    assert [row[2] for row in claims] == [report.NOT_MEASURED] * 5
+
+
+def test_several_files_tell_their_benchmarks_apart(tmp_path):
+    ids = [BenchmarkId.make("spawn", {}, impl, "all", 2) for impl in ("tgo", "gmp")]
+    base = results.load(write_results(tmp_path / "base.json", ids, seed=1))
+    new = results.load(write_results(tmp_path / "new.json", ids, seed=2))
+
+    built = report.build_report([base, new])
+
+    assert built.sources == ["base.json", "new.json"]
+    distributions = next(s for s in built.sections if s.key == "distributions")
+    variants = {row[1] for row in distributions.tables[0].rows}
+    assert variants == {"all · p2 · base.json", "all · p2 · new.json"}
