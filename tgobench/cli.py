@@ -3,6 +3,8 @@ function, renders the outcome and maps UserError to exit status 2."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from tgobench import __version__
@@ -50,3 +52,21 @@ def topology(sysfs_root: str = typer.Option(None, "--sysfs-root", metavar="PATH"
     if sysfs_root is None:
         summary += f"; this process may run on {topo_mod.format_cpulist(topo_mod.allowed_cpus())}"
     console.print(summary)
+
+
+@app.command()
+def report(files: list[Path] = typer.Argument(..., metavar="FILE...",
+                                              help="Result files written by `tgobench run`."),
+           output: Path = typer.Option(Path("report.html"), "-o", "--output",
+                                       help="Where to write the HTML report.")) -> None:
+    """Write one self-contained HTML report of result files (two files are compared)."""
+    from tgobench import report as report_mod
+    from tgobench import results
+    from tgobench.errors import UserError
+
+    try:
+        path = report_mod.render_report([results.load(f) for f in files], output)
+    except UserError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {path}")
