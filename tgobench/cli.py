@@ -70,3 +70,47 @@ def report(files: list[Path] = typer.Argument(..., metavar="FILE...",
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {path}")
+
+
+@app.command()
+def compare(files: list[Path] = typer.Argument(..., metavar="BASELINE [NEW]",
+                                               help="Two result files, baseline first; or one "
+                                                    "with --impls."),
+            impls: str = typer.Option(None, "--impls", metavar="BASELINE,NEW",
+                                      help="Compare two implementations within one file, "
+                                           "baseline first, e.g. gmp,tgo."),
+            alpha: float = typer.Option(0.05, "--alpha",
+                                        help="Significance level, after Holm's correction."),
+            threshold: float = typer.Option(None, "--threshold",
+                                            help="Slowdown a regression must surely exceed, as a "
+                                                 "fraction (0.05 = 5%); overrides the suite's."),
+            fail_on: str = typer.Option("regression", "--fail-on",
+                                        help="Exit 1 on: regression, any-change or never."),
+            markdown: Path = typer.Option(None, "--markdown", metavar="FILE",
+                                          help="Also write the comparison as Markdown."),
+            json_file: Path = typer.Option(None, "--json", metavar="FILE",
+                                           help="Also write the verdicts as JSON."),
+            html: Path = typer.Option(None, "--html", metavar="FILE",
+                                      help="Also write the comparison as an HTML page.")) -> None:
+    """Compare two result files (or two implementations of one) benchmark by
+    benchmark; exit 0 without regression, 1 with one, 2 on bad input."""
+    from tgobench import compare as compare_mod
+    from tgobench.errors import UserError
+
+    try:
+        if fail_on not in compare_mod.FAIL_ON:
+            raise UserError(f"--fail-on {fail_on!r} is not known",
+                            f"use one of {', '.join(compare_mod.FAIL_ON)}")
+        comparison = compare_mod.compare_paths(files, impls, alpha, threshold)
+        typer.echo(compare_mod.render_table(comparison), nl=False)
+        if markdown:
+            compare_mod.write_output(markdown, compare_mod.render_markdown(comparison))
+        if json_file:
+            compare_mod.write_output(json_file, compare_mod.render_json(comparison))
+        if html:
+            from tgobench import report as report_mod
+            report_mod.render_comparison(comparison, html)
+    except UserError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(compare_mod.exit_status(comparison, fail_on))

@@ -480,7 +480,7 @@ def _title(comparison: Comparison) -> str:
 
 def _rows(comparison: Comparison) -> list[list[str]]:
     return [[bench.mark, bench.name, _side(bench.baseline, bench.unit), _side(bench.new, bench.unit),
-             format_change(bench), format_p(bench.p_holm), bench.verdict,
+             format_change(bench), format_p(bench.p_holm), "regression" if bench.regression else bench.verdict,
              _percent(bench.detectable_change)]
             for bench in comparison.benchmarks]
 
