@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdnoreturn.h>
+#include <pthread.h>
 
 #include "tgo.h"
 
@@ -65,10 +66,13 @@ typedef struct tgo__task {
     int32_t origin_p;         /* the P the task last ran on; -1 before */
     uint8_t hint;             /* tgo_hint */
     uint8_t lat_sampled;
+    uint8_t io_wakeup;        /* made runnable by the netpoller */
     int saved_errno;          /* errno is per thread; a task may move */
     uint64_t ready_ns;        /* when made runnable, if lat_sampled */
     void *wait_elem;          /* channel element buffer while parked */
     int wait_result;          /* set by the waker before readying */
+    void *san_fiber;          /* TSan fiber; NULL in other builds */
+    void *san_fake_stack;     /* ASan fake stack across a switch */
 } tgo__task;
 
 /* ---- per-P state -------------------------------------------------------- */
@@ -92,6 +96,11 @@ struct tgo__p {
     struct tgo__task_cache *tasks;
     tgo_hist *sched_lat;
     tgo_counters c;
+    pthread_t thread;
+    void *san_fiber;          /* g0's TSan fiber */
+    void *san_fake_stack;
+    const void *g0_stack_lo;  /* g0's stack, for ASan's switch notes */
+    size_t g0_stack_size;
     /* written by other Ps */
     TGO__ALIGNED _Atomic uint32_t park_seq; /* futex word */
     _Atomic int parked;       /* 0 running, 1 futex-parked, 2 in netpoll */
@@ -134,15 +143,22 @@ void tgo__park(void (*unlock)(void *arg), void *arg);
 void tgo__ready(tgo__task *t);
 
 /* Spinning and parking of idle workers, shared by both policies.
- * No lost wakeups: a producer publishes its task, then calls
- * tgo__wake_idle(); an idle P marks itself idle, fences, rescans every
- * queue (policy's has_work) and only then sleeps. */
-void tgo__wake_idle(int prefer_p);      /* wake one idle P, prefer_p if idle */
-bool tgo__try_start_spinning(tgo__p *p, int max_spinning);
+ * No lost wakeups: a producer publishes its task, then calls tgo__wakep()
+ * or tgo__wake_p(); an idle P marks itself idle, rescans every queue
+ * (the policy's has_work) and only then sleeps (see sched.c). */
+void tgo__wakep(void);                  /* Go's wakep: one more spinner, if none */
+bool tgo__wake_p(int id);               /* wake P id if it is idle */
+bool tgo__try_start_spinning(tgo__p *p, int max_spinning); /* -1: no limit */
 void tgo__stop_spinning(tgo__p *p);     /* fence, then the caller rescans */
-void tgo__idle_park(tgo__p *p);         /* block until woken or a timer is due */
+void tgo__found_work(tgo__p *p);        /* a spinner found work: hand on */
+void tgo__idle_park(tgo__p *p);         /* block until woken, a timer or I/O */
 bool tgo__quiescent(void);              /* every task created has exited */
+bool tgo__shutting_down(void);
 uint64_t tgo__rand(tgo__p *p);          /* xorshift, per P */
+/* Expired timers and ready fds, without blocking, as a list of tasks that
+ * are already RUNNABLE; the policy decides where they go. */
+tgo__task *tgo__poll_nonblocking(tgo__p *p);
+tgo__task *tgo__readied_list(tgo__p *p, tgo__task *list, uint64_t *counter);
 /* How long an idle P keeps looking before parking: a cross-core futex wake
  * costs tens of microseconds on the machines this is measured on. */
 extern uint64_t tgo__spin_ns;
@@ -166,6 +182,8 @@ void tgo__policy_inject(tgo__p *p, tgo__task *list);
 tgo__task *tgo__policy_find_runnable(tgo__p *p, bool *inherit_slice);
 /* Whether any queue holds a task p could take (the pre-park rescan). */
 bool tgo__policy_has_work(tgo__p *p);
+/* Runs first on each worker thread: the policy decides about pinning. */
+void tgo__policy_worker_start(tgo__p *p);
 
 /* ---- stacks (stack.c) -------------------------------------------------- */
 

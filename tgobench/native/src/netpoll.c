@@ -1,0 +1,333 @@
+/*
+ * netpoll.c - the netpoller: non-blocking sockets whose tasks park on
+ * EAGAIN and are made runnable by epoll readiness. As in Go
+ * (netpoll_epoll.go and netpoll.go):
+ *
+ *   - each fd is registered once, edge-triggered for reading and writing;
+ *   - each direction has a slot that is empty, READY (a latched edge that
+ *     nobody waited for yet) or the task waiting for it; the slot moves
+ *     between these states by CAS only, so an edge that arrives before the
+ *     task parks is never lost;
+ *   - the epoll user data carries the fd and a sequence number bumped on
+ *     close, so an event for a closed and reused fd is dropped;
+ *   - one P at a time polls (tgo__netpoll_claim); an idle P blocks in
+ *     epoll_wait with the next timer as its timeout, and an eventfd breaks
+ *     it out when work or an earlier timer arrives.
+ *
+ * The policies decide where readied tasks go (tgo__policy_inject); this
+ * file only finds them. Tasks readied here carry io_wakeup, which the tgo
+ * policy turns into its NETIO ordering.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define SLOT_EMPTY ((uintptr_t)0)
+#define SLOT_READY ((uintptr_t)1)
+
+enum { MAX_EVENTS = 128, CHUNK = 4096, MAX_CHUNKS = 1024 };
+
+typedef struct pollfd_desc {
+    _Atomic uintptr_t rg;       /* SLOT_EMPTY, SLOT_READY or the waiting task */
+    _Atomic uintptr_t wg;
+    _Atomic uint32_t seq;
+    _Atomic bool registered;
+} pollfd_desc;
+
+static struct {
+    int epfd, evfd;
+    _Atomic int claimed;          /* one poller at a time */
+    _Atomic int break_pending;    /* an eventfd write not yet consumed */
+    _Atomic int waiters;          /* tasks parked on an fd */
+    tgo__spinlock grow_lock;
+    _Atomic(pollfd_desc *) chunks[MAX_CHUNKS]; /* fd / CHUNK */
+} np = {.epfd = -1, .evfd = -1};
+
+int tgo__netpoll_init(void)
+{
+    np.epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (np.epfd < 0)
+        return -errno;
+    np.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (np.evfd < 0) {
+        int err = -errno;
+        close(np.epfd);
+        np.epfd = -1;
+        return err;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
+    if (epoll_ctl(np.epfd, EPOLL_CTL_ADD, np.evfd, &ev) != 0)
+        return -errno;
+    atomic_store(&np.claimed, 0);
+    atomic_store(&np.break_pending, 0);
+    atomic_store(&np.waiters, 0);
+    return 0;
+}
+
+void tgo__netpoll_destroy(void)
+{
+    if (np.epfd >= 0)
+        close(np.epfd);
+    if (np.evfd >= 0)
+        close(np.evfd);
+    np.epfd = np.evfd = -1;
+    for (int i = 0; i < MAX_CHUNKS; i++) {
+        free(atomic_load(&np.chunks[i]));
+        atomic_store(&np.chunks[i], NULL);
+    }
+}
+
+bool tgo__netpoll_claim(void)
+{
+    int zero = 0;
+    return atomic_compare_exchange_strong(&np.claimed, &zero, 1);
+}
+
+void tgo__netpoll_release(void)
+{
+    atomic_store(&np.claimed, 0);
+}
+
+bool tgo__netpoll_active(void)
+{
+    return atomic_load_explicit(&np.waiters, memory_order_relaxed) > 0;
+}
+
+void tgo__netpoll_break(void)
+{
+    int zero = 0;
+    if (np.evfd < 0 || !atomic_compare_exchange_strong(&np.break_pending, &zero, 1))
+        return;
+    uint64_t one = 1;
+    ssize_t w = write(np.evfd, &one, sizeof one);
+    (void)w;
+}
+
+/* The descriptor of fd. Descriptors live in chunks that never move once
+ * allocated, so a task parked on one is found by the poller. */
+static pollfd_desc *desc_of(int fd)
+{
+    tgo__assert(fd >= 0 && fd < CHUNK * MAX_CHUNKS, "fd %d beyond the netpoller's table", fd);
+    _Atomic(pollfd_desc *) *slot = &np.chunks[fd / CHUNK];
+    pollfd_desc *chunk = atomic_load_explicit(slot, memory_order_acquire);
+    if (!chunk) {
+        tgo__spin_lock(&np.grow_lock);
+        chunk = atomic_load(slot);
+        if (!chunk) {
+            chunk = calloc(CHUNK, sizeof *chunk);
+            if (!chunk)
+                tgo__fatal("out of memory for the netpoller's table (fd %d)", fd);
+            /* release: the zeroed chunk is visible before its pointer */
+            atomic_store_explicit(slot, chunk, memory_order_release);
+        }
+        tgo__spin_unlock(&np.grow_lock);
+    }
+    return &chunk[fd % CHUNK];
+}
+
+static bool ensure_registered(int fd, pollfd_desc *d)
+{
+    if (atomic_load_explicit(&d->registered, memory_order_acquire))
+        return true;
+    uint32_t seq = atomic_load(&d->seq);
+    struct epoll_event ev = {
+        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+        .data.u64 = (uint64_t)(uint32_t)fd | (uint64_t)seq << 32,
+    };
+    if (epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev) != 0 && errno != EEXIST)
+        return false;
+    atomic_store_explicit(&d->registered, true, memory_order_release);
+    return true;
+}
+
+/* Make the task in a slot runnable, or latch READY when none waits. */
+static tgo__task *slot_fire(_Atomic uintptr_t *slot)
+{
+    for (;;) {
+        uintptr_t old = atomic_load(slot);
+        if (old == SLOT_READY)
+            return NULL;
+        uintptr_t new = old == SLOT_EMPTY ? SLOT_READY : SLOT_EMPTY;
+        if (atomic_compare_exchange_weak(slot, &old, new))
+            return old == SLOT_EMPTY ? NULL : (tgo__task *)old;
+    }
+}
+
+struct slot_park {
+    _Atomic uintptr_t *slot;
+    tgo__task *task;
+};
+
+/* On g0, after the task's context is saved: publish it in the slot, or, if
+ * an edge was latched meanwhile, make it runnable again at once. */
+static void publish_waiter(void *arg)
+{
+    struct slot_park *sp = arg;
+    uintptr_t expected = SLOT_EMPTY;
+    if (atomic_compare_exchange_strong(sp->slot, &expected, (uintptr_t)sp->task))
+        return;
+    tgo__assert(expected == SLOT_READY, "two tasks wait on the same fd direction");
+    atomic_store(sp->slot, SLOT_EMPTY);
+    atomic_fetch_sub(&np.waiters, 1);
+    tgo__ready(sp->task);
+}
+
+/* Park until fd is readable (write=false) or writable. */
+static int wait_fd(int fd, bool write)
+{
+    pollfd_desc *d = desc_of(fd);
+    if (!ensure_registered(fd, d))
+        return -errno;
+    _Atomic uintptr_t *slot = write ? &d->wg : &d->rg;
+    uintptr_t ready = SLOT_READY;
+    if (atomic_compare_exchange_strong(slot, &ready, SLOT_EMPTY))
+        return 0; /* consume a latched edge */
+    struct slot_park sp = {slot, tgo__this_task()};
+    atomic_fetch_add(&np.waiters, 1);
+    tgo__park(publish_waiter, &sp);
+    return 0;
+}
+
+static void push(tgo__task **list, tgo__task *t)
+{
+    if (!t)
+        return;
+    atomic_fetch_sub(&np.waiters, 1);
+    t->io_wakeup = 1;
+    t->next = *list;
+    *list = t;
+}
+
+tgo__task *tgo__netpoll(uint64_t timeout_ns)
+{
+    struct epoll_event evs[MAX_EVENTS];
+    int timeout_ms = timeout_ns == UINT64_MAX ? -1
+                     : timeout_ns == 0       ? 0
+                                             : (int)((timeout_ns + 999999) / 1000000);
+    if (timeout_ns != UINT64_MAX && timeout_ns > (uint64_t)INT32_MAX * 1000000)
+        timeout_ms = INT32_MAX;
+    int n = epoll_wait(np.epfd, evs, MAX_EVENTS, timeout_ms);
+    tgo__task *list = NULL;
+    for (int i = 0; i < n; i++) {
+        if (evs[i].data.u64 == UINT64_MAX) {
+            uint64_t v;
+            ssize_t r = read(np.evfd, &v, sizeof v);
+            (void)r;
+            atomic_store(&np.break_pending, 0);
+            continue;
+        }
+        int fd = (int)(uint32_t)evs[i].data.u64;
+        uint32_t seq = (uint32_t)(evs[i].data.u64 >> 32);
+        pollfd_desc *d = desc_of(fd);
+        if (atomic_load(&d->seq) != seq)
+            continue; /* the fd was closed and reused since */
+        uint32_t e = evs[i].events;
+        if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            push(&list, slot_fire(&d->rg));
+        if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+            push(&list, slot_fire(&d->wg));
+    }
+    return list;
+}
+
+/* ---- the I/O API ----------------------------------------------------------- */
+
+int tgo_socket(int domain, int type, int protocol)
+{
+    int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    return fd < 0 ? -errno : fd;
+}
+
+ssize_t tgo_read(int fd, void *buf, size_t len)
+{
+    for (;;) {
+        ssize_t n = read(fd, buf, len);
+        if (n >= 0)
+            return n;
+        int e = errno; /* read once: the task may resume on another thread */
+        if (e == EINTR)
+            continue;
+        if (e != EAGAIN && e != EWOULDBLOCK)
+            return -e;
+        int err = wait_fd(fd, false);
+        if (err)
+            return err;
+    }
+}
+
+ssize_t tgo_write(int fd, const void *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, (const char *)buf + done, len - done);
+        if (n >= 0) {
+            done += (size_t)n;
+            continue;
+        }
+        int e = errno;
+        if (e == EINTR)
+            continue;
+        if (e != EAGAIN && e != EWOULDBLOCK)
+            return done ? (ssize_t)done : -e;
+        int err = wait_fd(fd, true);
+        if (err)
+            return err;
+    }
+    return (ssize_t)done;
+}
+
+int tgo_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    for (;;) {
+        int c = accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c >= 0)
+            return c;
+        int e = errno;
+        if (e == EINTR || e == ECONNABORTED)
+            continue;
+        if (e != EAGAIN && e != EWOULDBLOCK)
+            return -e;
+        int err = wait_fd(fd, false);
+        if (err)
+            return err;
+    }
+}
+
+int tgo_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    if (connect(fd, addr, addrlen) == 0)
+        return 0;
+    int e = errno;
+    if (e != EINPROGRESS && e != EINTR)
+        return -e;
+    int err = wait_fd(fd, true);
+    if (err)
+        return err;
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+        return -errno;
+    return -soerr;
+}
+
+int tgo_close(int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    pollfd_desc *d = desc_of(fd);
+    if (atomic_load(&d->registered)) {
+        epoll_ctl(np.epfd, EPOLL_CTL_DEL, fd, NULL);
+        atomic_store(&d->registered, false);
+    }
+    tgo__assert(atomic_load(&d->rg) <= SLOT_READY && atomic_load(&d->wg) <= SLOT_READY,
+                "fd %d closed while a task waits on it", fd);
+    atomic_store(&d->rg, SLOT_EMPTY);
+    atomic_store(&d->wg, SLOT_EMPTY);
+    atomic_fetch_add(&d->seq, 1); /* drop events still queued for the old fd */
+    return close(fd) == 0 ? 0 : -errno;
+}

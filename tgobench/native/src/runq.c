@@ -1,0 +1,117 @@
+/*
+ * runq.c - the two task queues both policies build on. They are data
+ * structures, not policy: where a task goes is decided in sched_gmp.c and
+ * sched_tgo.c.
+ *
+ * tgo__runq: Go's per-P run queue. A ring of TGO__RUNQ_SIZE slots with
+ * monotonic u32 head and tail. Only the owner writes slots and the tail
+ * (single producer); the owner and thieves consume from the head by CAS
+ * (many consumers). The owner stores a slot (relaxed) and publishes it with
+ * a release store of the tail; consumers load the tail with acquire and
+ * commit with a CAS on the head. A slot is overwritten only after the head
+ * has moved past it, so a consumer that read a stale slot loses its CAS.
+ *
+ * tgo__taskq: an unbounded FIFO linked through task->next under a spinlock,
+ * with an atomic size so that emptiness is checked without the lock. Go's
+ * global queue; tgo's shared pool and its per-P queues that other Ps push to.
+ */
+#include "runq.h"
+
+bool tgo__runq_put(tgo__runq *q, tgo__task *t)
+{
+    /* acquire: slots that consumers released are free to overwrite */
+    uint32_t head = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint32_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    if (tail - head >= TGO__RUNQ_SIZE)
+        return false;
+    atomic_store_explicit(&q->slots[tail % TGO__RUNQ_SIZE], t, memory_order_relaxed);
+    /* release: the slot is written before consumers see the tail */
+    atomic_store_explicit(&q->tail, tail + 1, memory_order_release);
+    return true;
+}
+
+tgo__task *tgo__runq_get(tgo__runq *q)
+{
+    for (;;) {
+        uint32_t head = atomic_load_explicit(&q->head, memory_order_acquire);
+        uint32_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+        if (tail == head)
+            return NULL;
+        tgo__task *t = atomic_load_explicit(&q->slots[head % TGO__RUNQ_SIZE], memory_order_relaxed);
+        /* release: the slot is read before the owner may reuse it */
+        if (atomic_compare_exchange_weak_explicit(&q->head, &head, head + 1, memory_order_release,
+                                                  memory_order_relaxed))
+            return t;
+    }
+}
+
+uint32_t tgo__runq_len(const tgo__runq *q)
+{
+    uint32_t head = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint32_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+    uint32_t n = tail - head;
+    return n > TGO__RUNQ_SIZE ? 0 : n; /* read at different times: treat as empty */
+}
+
+uint32_t tgo__runq_grab(tgo__runq *q, tgo__task **batch, uint32_t max)
+{
+    for (;;) {
+        uint32_t head = atomic_load_explicit(&q->head, memory_order_acquire);
+        uint32_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+        uint32_t n = tail - head;
+        if (n > TGO__RUNQ_SIZE)
+            continue; /* head and tail read at different times */
+        n -= n / 2;
+        if (n > max)
+            n = max;
+        if (n == 0)
+            return 0;
+        for (uint32_t i = 0; i < n; i++)
+            batch[i] = atomic_load_explicit(&q->slots[(head + i) % TGO__RUNQ_SIZE], memory_order_relaxed);
+        /* release: the slots are read before the owner may reuse them */
+        if (atomic_compare_exchange_strong_explicit(&q->head, &head, head + n, memory_order_release,
+                                                    memory_order_relaxed))
+            return n;
+    }
+}
+
+void tgo__taskq_put_list(tgo__taskq *q, tgo__task *head, tgo__task *tail, int n)
+{
+    tail->next = NULL;
+    tgo__spin_lock(&q->lock);
+    if (q->tail)
+        q->tail->next = head;
+    else
+        q->head = head;
+    q->tail = tail;
+    atomic_fetch_add_explicit(&q->size, n, memory_order_release);
+    tgo__spin_unlock(&q->lock);
+}
+
+void tgo__taskq_put(tgo__taskq *q, tgo__task *t)
+{
+    tgo__taskq_put_list(q, t, t, 1);
+}
+
+tgo__task *tgo__taskq_take(tgo__taskq *q, int max, int *taken)
+{
+    *taken = 0;
+    if (atomic_load_explicit(&q->size, memory_order_acquire) == 0)
+        return NULL;
+    tgo__spin_lock(&q->lock);
+    tgo__task *list = q->head, *last = NULL;
+    int n = 0;
+    while (q->head && n < max) {
+        last = q->head;
+        q->head = q->head->next;
+        n++;
+    }
+    if (!q->head)
+        q->tail = NULL;
+    atomic_fetch_sub_explicit(&q->size, n, memory_order_relaxed);
+    tgo__spin_unlock(&q->lock);
+    if (last)
+        last->next = NULL;
+    *taken = n;
+    return n ? list : NULL;
+}

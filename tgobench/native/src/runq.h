@@ -1,0 +1,39 @@
+/* runq.h - task queues shared by the policies (see runq.c). */
+#ifndef TGO_RUNQ_H
+#define TGO_RUNQ_H
+
+#include "runtime.h"
+
+enum { TGO__RUNQ_SIZE = 256 };
+
+typedef struct tgo__runq {
+    _Atomic uint32_t head;
+    _Atomic uint32_t tail;
+    _Atomic(tgo__task *) slots[TGO__RUNQ_SIZE];
+} tgo__runq;
+
+/* Owner only. false: the ring is full and t was not queued. */
+bool tgo__runq_put(tgo__runq *q, tgo__task *t);
+/* Owner or thief. */
+tgo__task *tgo__runq_get(tgo__runq *q);
+uint32_t tgo__runq_len(const tgo__runq *q);
+/* Take half the ring (rounded up, at most max) into batch; owner or thief. */
+uint32_t tgo__runq_grab(tgo__runq *q, tgo__task **batch, uint32_t max);
+
+typedef struct tgo__taskq {
+    tgo__spinlock lock;
+    tgo__task *head, *tail;
+    _Atomic int32_t size;
+} tgo__taskq;
+
+void tgo__taskq_put(tgo__taskq *q, tgo__task *t);
+void tgo__taskq_put_list(tgo__taskq *q, tgo__task *head, tgo__task *tail, int n);
+/* Up to max tasks from the front, as a list; *taken says how many. */
+tgo__task *tgo__taskq_take(tgo__taskq *q, int max, int *taken);
+
+static inline int32_t tgo__taskq_size(tgo__taskq *q)
+{
+    return atomic_load_explicit(&q->size, memory_order_acquire);
+}
+
+#endif

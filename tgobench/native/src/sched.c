@@ -1,0 +1,884 @@
+/*
+ * sched.c - the scheduler's shared core: everything both policies use.
+ *
+ * Tasks, Ps and g0 are described in runtime.h. This file owns the life of a
+ * runtime (tgo_run), the worker loop, the task life cycle (spawn, run, park,
+ * ready, yield, exit), and the idle-worker protocol. What it deliberately
+ * does not decide is policy: which queue a new, woken or yielding task goes
+ * to, in what order an idle P looks for work, and who may spin. Those are the
+ * tgo__policy_* hooks, implemented once in sched_gmp.c and once in
+ * sched_tgo.c, so that a measured difference between the drivers is the
+ * policy's.
+ *
+ * The worker loop runs on the worker thread's own stack (g0):
+ *
+ *     for (;;) { t = find_runnable(p); if (!t) break; execute(p, t); }
+ *
+ * A task leaves the CPU only through tgo__mcall(): it saves its context,
+ * switches to g0, and g0 then runs the requested action (park: release the
+ * lock of what it waits on; yield: requeue it; exit: free it). The order is
+ * the point: a task becomes visible to another P only after its registers
+ * are saved, so no thief can resume a stack that is still in use.
+ *
+ * Idle workers, and why no wakeup is lost
+ * ----------------------------------------
+ * A P with nothing to do first spins (looks again, within tgo__spin_ns),
+ * then parks on its futex word park_seq. A cross-core futex wake-up costs
+ * tens of microseconds on small VMs, so spinning briefly pays for itself
+ * whenever work arrives soon, and parking is what keeps an idle machine idle.
+ *
+ *   producer:  publish the task (release)   ; fence ; load npidle/idle_mask
+ *   idle P:    read park_seq ; set its idle bit (seq_cst) ; rescan queues ;
+ *              futex_wait(park_seq, old value)
+ *
+ * Either the producer sees the idle bit and wakes the P (clearing the bit
+ * and bumping park_seq, which makes a late futex_wait return at once), or
+ * the P's rescan sees the task. The P blocked in epoll (the one netpoll
+ * waiter) is woken through the netpoller's eventfd instead; it announces
+ * parked=2 before re-reading park_seq and the waker bumps park_seq before
+ * reading parked, so one of the two sees the other.
+ *
+ * Spinning follows Go: at most one P is woken to look for work while
+ * another already looks (nspinning), and a spinner that finds work wakes
+ * the next one, so a burst of new tasks fans out one P at a time.
+ *
+ * Termination: each P counts the tasks it created and the tasks that
+ * finished on it. A P about to park checks whether the sums are equal
+ * (finished read before created); if so no task exists and none can be
+ * created, and the runtime shuts down.
+ *
+ * Rejected: a single atomic count of live tasks (one cache line bouncing on
+ * every spawn and exit); a sysmon thread (workloads cooperate; no
+ * preemption is modelled); running the scheduler on task stacks (a thief
+ * could resume a task whose stack is still executing the scheduler).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "san.h"
+
+_Static_assert(offsetof(tgo__task, ctx) == 0, "the assembly expects ctx first in a task");
+_Static_assert(offsetof(tgo__ctx, sp) == 0, "the assembly stores sp at offset 0 of tgo__ctx");
+
+tgo__sched *tgo__S;
+uint64_t tgo__spin_ns = 50 * 1000;
+uint64_t tgo__slow_switch_ns;
+
+static __thread tgo__p *this_p;
+
+enum { LAT_SAMPLE_MASK = 63, TASK_BLOCK = 256, SIGSTACK_SIZE = 64 * 1024 };
+
+/* ---- errors, time, randomness, locks ----------------------------------- */
+
+noreturn void tgo__fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("tgo runtime: fatal: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
+
+uint64_t tgo_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t tgo__rand(tgo__p *p)
+{
+    uint64_t x = p->rng; /* xorshift64* */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    p->rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+void tgo__spin_lock(tgo__spinlock *l)
+{
+    for (;;) {
+        /* acquire: the critical section starts after we own the lock */
+        if (!atomic_exchange_explicit(&l->locked, 1, memory_order_acquire))
+            return;
+        while (atomic_load_explicit(&l->locked, memory_order_relaxed))
+            cpu_relax();
+    }
+}
+
+void tgo__spin_unlock(tgo__spinlock *l)
+{
+    /* release: the critical section's writes are visible to the next owner */
+    atomic_store_explicit(&l->locked, 0, memory_order_release);
+}
+
+static void futex_wait(_Atomic uint32_t *word, uint32_t old)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, old, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *word)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* ---- the running P and task -------------------------------------------- */
+
+__attribute__((noinline)) tgo__p *tgo__this_p(void)
+{
+    return this_p;
+}
+
+tgo__task *tgo__this_task(void)
+{
+    tgo__p *p = tgo__this_p();
+    return p ? p->cur : NULL;
+}
+
+int tgo_current_p(void)
+{
+    tgo__p *p = tgo__this_p();
+    return p ? p->id : -1;
+}
+
+int tgo_procs(void)
+{
+    return tgo__S ? tgo__S->nprocs : 0;
+}
+
+int tgo_affinity_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return 1;
+    int n = CPU_COUNT(&set);
+    return n > 0 ? n : 1;
+}
+
+/* errno lives in thread-local storage and glibc declares its address
+ * function const, so a task that resumed on another worker must not reuse
+ * an address computed before the switch: both helpers are out of line. */
+__attribute__((noinline)) static void save_errno(tgo__task *t) { t->saved_errno = errno; }
+__attribute__((noinline)) static void restore_errno(tgo__task *t) { errno = t->saved_errno; }
+
+/* ---- task descriptors: per-P free lists over malloc'ed blocks ----------- */
+
+struct tgo__task_cache {
+    tgo__task *free;
+};
+
+static struct {
+    pthread_mutex_t mu;
+    void **blocks;
+    size_t n, cap;
+} task_blocks = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static bool task_cache_refill(struct tgo__task_cache *c)
+{
+    tgo__task *block = aligned_alloc(TGO__CACHE_LINE, sizeof(tgo__task) * TASK_BLOCK);
+    if (!block)
+        return false;
+    pthread_mutex_lock(&task_blocks.mu);
+    if (task_blocks.n == task_blocks.cap) {
+        size_t cap = task_blocks.cap ? task_blocks.cap * 2 : 64;
+        void **grown = realloc(task_blocks.blocks, cap * sizeof(void *));
+        if (!grown) {
+            pthread_mutex_unlock(&task_blocks.mu);
+            free(block);
+            return false;
+        }
+        task_blocks.blocks = grown;
+        task_blocks.cap = cap;
+    }
+    task_blocks.blocks[task_blocks.n++] = block;
+    pthread_mutex_unlock(&task_blocks.mu);
+    for (int i = 0; i < TASK_BLOCK; i++) {
+        block[i].next = c->free;
+        c->free = &block[i];
+    }
+    return true;
+}
+
+tgo__task *tgo__task_alloc(tgo__p *p)
+{
+    struct tgo__task_cache *c = p->tasks;
+    if (!c->free && !task_cache_refill(c))
+        return NULL;
+    tgo__task *t = c->free;
+    c->free = t->next;
+    return t;
+}
+
+void tgo__task_free(tgo__p *p, tgo__task *t)
+{
+    t->next = p->tasks->free;
+    p->tasks->free = t;
+}
+
+static void task_blocks_release(void)
+{
+    for (size_t i = 0; i < task_blocks.n; i++)
+        free(task_blocks.blocks[i]);
+    free(task_blocks.blocks);
+    task_blocks.blocks = NULL;
+    task_blocks.n = task_blocks.cap = 0;
+}
+
+/* ---- task life cycle ---------------------------------------------------- */
+
+static void set_state(tgo__task *t, int from, int to, const char *what)
+{
+    int expected = from;
+    /* acq_rel: a transition orders the task's fields written before it */
+    if (!atomic_compare_exchange_strong_explicit(&t->state, &expected, to, memory_order_acq_rel,
+                                                 memory_order_acquire))
+        tgo__fatal("%s: task %p is in state %d, expected %d (on two queues, or woken twice?)", what,
+                   (void *)t, expected, from);
+}
+
+void tgo__mark_runnable(tgo__p *p, tgo__task *t)
+{
+    t->lat_sampled = p && ((++p->lat_tick & LAT_SAMPLE_MASK) == 0);
+    if (t->lat_sampled)
+        t->ready_ns = tgo_now_ns();
+}
+
+static void count_started(tgo__p *p)
+{
+    /* owner-only counter; release: a reader that sees it sees the task */
+    uint64_t n = atomic_load_explicit(&p->n_started, memory_order_relaxed);
+    atomic_store_explicit(&p->n_started, n + 1, memory_order_release);
+}
+
+static tgo__task *task_new(tgo__p *p, tgo_fn fn, void *arg, tgo_hint hint)
+{
+    tgo__task *t = tgo__task_alloc(p);
+    if (!t)
+        return NULL;
+    memset(t, 0, sizeof *t);
+    t->fn = fn;
+    t->arg = arg;
+    t->hint = (uint8_t)hint;
+    t->origin_p = p->id;
+    atomic_store_explicit(&t->state, TGO__T_RUNNABLE, memory_order_relaxed);
+    count_started(p);
+    p->c.tasks_spawned++;
+    return t;
+}
+
+int tgo_spawn_hint(tgo_fn fn, void *arg, tgo_hint hint)
+{
+    tgo__p *p = tgo__this_p();
+    tgo__assert(p && p->cur, "tgo_spawn called outside a task");
+    tgo__task *t = task_new(p, fn, arg, hint);
+    if (!t)
+        return -ENOMEM;
+    tgo__mark_runnable(p, t);
+    tgo__policy_spawn(p, t);
+    return 0;
+}
+
+int tgo_spawn(tgo_fn fn, void *arg)
+{
+    return tgo_spawn_hint(fn, arg, TGO_HINT_NONE);
+}
+
+static void switch_to_g0(tgo__p *p, tgo__task *t, bool exiting)
+{
+    save_errno(t);
+    /* an exiting task's fake stack is dropped: it never resumes */
+    tgo__san_start_switch(exiting ? NULL : &t->san_fake_stack, p->g0_stack_lo, p->g0_stack_size);
+    tgo__tsan_switch(p->san_fiber);
+    tgo__ctx_switch(&t->ctx, &p->g0);
+    /* resumed, maybe on another worker: p is stale from here on */
+    tgo__san_finish_switch(t->san_fake_stack);
+    restore_errno(t);
+}
+
+static void task_exit_on_g0(tgo__p *p, tgo__task *t, void *unused);
+
+void tgo__mcall(tgo__after_fn fn, void *arg)
+{
+    tgo__p *p = tgo__this_p();
+    tgo__task *t = p->cur;
+    tgo__assert(t, "mcall outside a task");
+    p->after = fn;
+    p->after_arg = arg;
+    switch_to_g0(p, t, fn == task_exit_on_g0);
+}
+
+noreturn static void task_entry(void)
+{
+    tgo__san_finish_switch(NULL);
+    tgo__task *t = tgo__this_task();
+    t->fn(t->arg);
+    tgo__mcall(task_exit_on_g0, NULL);
+    tgo__fatal("an exited task was resumed");
+}
+
+static void task_exit_on_g0(tgo__p *p, tgo__task *t, void *unused)
+{
+    (void)unused;
+    set_state(t, TGO__T_RUNNING, TGO__T_DEAD, "exit");
+    tgo__san_unpoison(t->stack_lo, tgo__stack_usable());
+    tgo__stack_put(p, t->stack_lo);
+    if (t->san_fiber)
+        tgo__tsan_destroy(t->san_fiber);
+    tgo__task_free(p, t);
+    p->c.tasks_run++;
+    uint64_t n = atomic_load_explicit(&p->n_finished, memory_order_relaxed);
+    /* release: the quiescence check reads finished before created */
+    atomic_store_explicit(&p->n_finished, n + 1, memory_order_release);
+}
+
+struct park_args {
+    void (*unlock)(void *);
+    void *arg;
+};
+
+static void park_on_g0(tgo__p *p, tgo__task *t, void *arg)
+{
+    (void)p;
+    struct park_args *a = arg; /* lives on t's stack, which is parked, not freed */
+    set_state(t, TGO__T_RUNNING, TGO__T_WAITING, "park");
+    if (a->unlock)
+        a->unlock(a->arg);
+}
+
+void tgo__park(void (*unlock)(void *arg), void *arg)
+{
+    struct park_args a = {unlock, arg};
+    tgo__mcall(park_on_g0, &a);
+}
+
+void tgo__ready(tgo__task *t)
+{
+    tgo__p *p = tgo__this_p();
+    set_state(t, TGO__T_WAITING, TGO__T_RUNNABLE, "ready");
+    tgo__mark_runnable(p, t);
+    tgo__policy_ready(p, t);
+}
+
+static void yield_on_g0(tgo__p *p, tgo__task *t, void *unused)
+{
+    (void)unused;
+    set_state(t, TGO__T_RUNNING, TGO__T_RUNNABLE, "yield");
+    tgo__mark_runnable(p, t);
+    tgo__policy_yield(p, t);
+}
+
+void tgo_yield(void)
+{
+    tgo__mcall(yield_on_g0, NULL);
+}
+
+/* Tasks handed over by the netpoller or timers were WAITING. */
+tgo__task *tgo__readied_list(tgo__p *p, tgo__task *list, uint64_t *counter)
+{
+    for (tgo__task *t = list; t; t = t->next) {
+        set_state(t, TGO__T_WAITING, TGO__T_RUNNABLE, "netpoll/timer ready");
+        tgo__mark_runnable(p, t);
+        (*counter)++;
+    }
+    return list;
+}
+
+/* ---- running a task (on g0) --------------------------------------------- */
+
+static void slow_switch(void)
+{
+    uint64_t until = tgo_now_ns() + tgo__slow_switch_ns;
+    while (tgo_now_ns() < until)
+        cpu_relax();
+}
+
+static void first_run_setup(tgo__p *p, tgo__task *t)
+{
+    t->stack_lo = tgo__stack_get(p);
+    if (!t->stack_lo)
+        tgo__fatal("out of memory for a task stack of %zu bytes on P%d", tgo__S->stack_size, p->id);
+    tgo__ctx_make(&t->ctx, t->stack_lo + tgo__stack_usable(), task_entry);
+    t->san_fiber = tgo__tsan_create();
+}
+
+static void execute(tgo__p *p, tgo__task *t, bool inherit_slice)
+{
+    if (!t->stack_lo)
+        first_run_setup(p, t);
+    if (!inherit_slice)
+        p->schedtick++;
+    if (t->lat_sampled) {
+        tgo_hist_record(p->sched_lat, tgo_now_ns() - t->ready_ns);
+        t->lat_sampled = 0;
+    }
+    set_state(t, TGO__T_RUNNABLE, TGO__T_RUNNING, "execute");
+    t->origin_p = p->id;
+    p->cur = t;
+    p->c.switches++;
+    if (TGO__UNLIKELY(tgo__slow_switch_ns))
+        slow_switch();
+
+    tgo__san_start_switch(&p->san_fake_stack, t->stack_lo, tgo__stack_usable());
+    tgo__tsan_switch(t->san_fiber);
+    tgo__ctx_switch(&p->g0, &t->ctx);
+    tgo__san_finish_switch(p->san_fake_stack);
+
+    p->cur = NULL;
+    tgo__stack_check(t);
+    tgo__after_fn after = p->after;
+    p->after = NULL;
+    tgo__assert(after, "task on P%d switched to g0 without an action", p->id);
+    after(p, t, p->after_arg);
+}
+
+/* ---- idle workers: spinning, parking, waking ---------------------------- */
+
+static bool idle_bit_clear(int id)
+{
+    uint64_t bit = 1ull << (id % 64);
+    uint64_t old = atomic_fetch_and(&tgo__S->idle_mask[id / 64], ~bit);
+    if (!(old & bit))
+        return false;
+    atomic_fetch_sub(&tgo__S->npidle, 1);
+    return true;
+}
+
+static int take_idle(int prefer)
+{
+    tgo__sched *s = tgo__S;
+    if (prefer >= 0 && idle_bit_clear(prefer))
+        return prefer;
+    for (int w = 0; w * 64 < s->nprocs; w++) {
+        uint64_t m;
+        while ((m = atomic_load(&s->idle_mask[w])) != 0) {
+            int id = w * 64 + __builtin_ctzll(m);
+            if (idle_bit_clear(id))
+                return id;
+        }
+    }
+    return -1;
+}
+
+static void unpark(int id)
+{
+    tgo__p *target = &tgo__S->ps[id];
+    atomic_fetch_add(&target->park_seq, 1); /* seq_cst: before reading parked */
+    int how = atomic_load(&target->parked);
+    if (how == 2)
+        tgo__netpoll_break();
+    else if (how == 1)
+        futex_wake(&target->park_seq);
+    tgo__p *self = tgo__this_p();
+    if (self)
+        self->c.wakeups++;
+}
+
+void tgo__wakep(void)
+{
+    tgo__sched *s = tgo__S;
+    /* the caller published its task before this seq_cst load */
+    if (atomic_load(&s->npidle) == 0 || atomic_load(&s->nspinning) != 0)
+        return;
+    int zero = 0;
+    if (!atomic_compare_exchange_strong(&s->nspinning, &zero, 1))
+        return;
+    int id = take_idle(-1);
+    if (id < 0) {
+        atomic_fetch_sub(&s->nspinning, 1);
+        return;
+    }
+    atomic_store(&s->ps[id].spinning, true); /* counted in nspinning above */
+    unpark(id);
+}
+
+bool tgo__wake_p(int id)
+{
+    if (atomic_load(&tgo__S->npidle) == 0 || !idle_bit_clear(id))
+        return false;
+    unpark(id);
+    return true;
+}
+
+bool tgo__try_start_spinning(tgo__p *p, int max_spinning)
+{
+    if (atomic_load_explicit(&p->spinning, memory_order_relaxed))
+        return true;
+    if (max_spinning >= 0 && atomic_load(&tgo__S->nspinning) >= max_spinning)
+        return false;
+    atomic_fetch_add(&tgo__S->nspinning, 1);
+    atomic_store_explicit(&p->spinning, true, memory_order_relaxed);
+    return true;
+}
+
+void tgo__stop_spinning(tgo__p *p)
+{
+    if (!atomic_load_explicit(&p->spinning, memory_order_relaxed))
+        return;
+    atomic_store_explicit(&p->spinning, false, memory_order_relaxed);
+    atomic_fetch_sub(&tgo__S->nspinning, 1); /* seq_cst: the caller rescans after */
+}
+
+void tgo__found_work(tgo__p *p)
+{
+    if (!atomic_load_explicit(&p->spinning, memory_order_relaxed))
+        return;
+    tgo__stop_spinning(p);
+    tgo__wakep(); /* the last spinner hands the search on (Go's resetspinning) */
+}
+
+bool tgo__quiescent(void)
+{
+    tgo__sched *s = tgo__S;
+    uint64_t finished = 0, started = 0;
+    for (int i = 0; i < s->nprocs; i++)
+        finished += atomic_load_explicit(&s->ps[i].n_finished, memory_order_acquire);
+    atomic_thread_fence(memory_order_seq_cst);
+    for (int i = 0; i < s->nprocs; i++)
+        started += atomic_load_explicit(&s->ps[i].n_started, memory_order_acquire);
+    return finished == started;
+}
+
+bool tgo__shutting_down(void)
+{
+    return atomic_load_explicit(&tgo__S->shutdown, memory_order_acquire);
+}
+
+static void begin_shutdown(void)
+{
+    tgo__sched *s = tgo__S;
+    atomic_store(&s->shutdown, 1);
+    for (int i = 0; i < s->nprocs; i++) {
+        atomic_fetch_add(&s->ps[i].park_seq, 1);
+        futex_wake(&s->ps[i].park_seq);
+    }
+    tgo__netpoll_break();
+}
+
+static bool timers_due(void)
+{
+    uint64_t next = tgo__timers_next();
+    return next != UINT64_MAX && next <= tgo_now_ns();
+}
+
+static void cancel_idle(tgo__p *p)
+{
+    idle_bit_clear(p->id); /* a waker may have cleared it already */
+}
+
+void tgo__idle_park(tgo__p *p)
+{
+    tgo__sched *s = tgo__S;
+    uint32_t seq = atomic_load(&p->park_seq);
+    atomic_fetch_or(&s->idle_mask[p->id / 64], 1ull << (p->id % 64));
+    atomic_fetch_add(&s->npidle, 1); /* seq_cst: announce, then rescan */
+    if (tgo__shutting_down() || tgo__policy_has_work(p) || timers_due()) {
+        cancel_idle(p);
+        return;
+    }
+    if (tgo__quiescent()) {
+        cancel_idle(p);
+        begin_shutdown();
+        return;
+    }
+    p->c.parks++;
+    if (tgo__netpoll_claim()) {
+        /* this P is the one blocked poller; it also sleeps until the next timer */
+        atomic_store(&p->parked, 2);
+        tgo__task *list = NULL;
+        if (atomic_load(&p->park_seq) == seq) {
+            uint64_t next = tgo__timers_next(), now = tgo_now_ns();
+            list = tgo__netpoll(next == UINT64_MAX ? UINT64_MAX : next > now ? next - now : 0);
+        }
+        atomic_store(&p->parked, 0);
+        tgo__netpoll_release();
+        cancel_idle(p);
+        if (list)
+            tgo__policy_inject(p, tgo__readied_list(p, list, &p->c.netpoll_wakeups));
+        return;
+    }
+    atomic_store(&p->parked, 1);
+    futex_wait(&p->park_seq, seq);
+    atomic_store(&p->parked, 0);
+    cancel_idle(p);
+}
+
+/* Work the netpoller and timers have for p, without blocking. */
+tgo__task *tgo__poll_nonblocking(tgo__p *p)
+{
+    tgo__task *list = NULL;
+    if (timers_due()) {
+        uint64_t next;
+        list = tgo__readied_list(p, tgo__timers_expire(tgo_now_ns(), &next), &p->c.timer_wakeups);
+    }
+    if (tgo__netpoll_active() && tgo__netpoll_claim()) {
+        tgo__task *io = tgo__netpoll(0);
+        tgo__netpoll_release();
+        tgo__readied_list(p, io, &p->c.netpoll_wakeups);
+        if (io) {
+            tgo__task *tail = io;
+            while (tail->next)
+                tail = tail->next;
+            tail->next = list;
+            list = io;
+        }
+    }
+    return list;
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+static void on_segv(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    if (tgo__stack_in_guard(si->si_addr)) {
+        static const char msg[] =
+            "tgo runtime: fatal: task stack overflow (hit the guard page): raise stack_size\n";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+    }
+    signal(sig, SIG_DFL); /* return and fault again: the default action */
+}
+
+static void install_segv_handler(void)
+{
+#if !defined(TGO__ASAN) && !defined(TGO__TSAN)
+    stack_t ss = {.ss_sp = malloc(SIGSTACK_SIZE), .ss_size = SIGSTACK_SIZE};
+    if (ss.ss_sp && sigaltstack(&ss, NULL) == 0) {
+        struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO | SA_ONSTACK};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, NULL);
+    }
+#endif
+}
+
+static void remove_sigaltstack(void)
+{
+#if !defined(TGO__ASAN) && !defined(TGO__TSAN)
+    stack_t old, off = {.ss_flags = SS_DISABLE};
+    if (sigaltstack(&off, &old) == 0 && !(old.ss_flags & SS_DISABLE))
+        free(old.ss_sp);
+#endif
+}
+
+static void record_g0_stack(tgo__p *p)
+{
+    pthread_attr_t attr;
+    void *lo = NULL;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &lo, &size);
+        pthread_attr_destroy(&attr);
+    }
+    p->g0_stack_lo = lo;
+    p->g0_stack_size = size;
+    p->san_fiber = tgo__tsan_current();
+}
+
+static void *worker_main(void *arg)
+{
+    tgo__p *p = arg;
+    this_p = p;
+    record_g0_stack(p);
+    install_segv_handler();
+    tgo__policy_worker_start(p);
+    for (;;) {
+        bool inherit = false;
+        tgo__task *t = tgo__policy_find_runnable(p, &inherit);
+        if (!t)
+            break;
+        execute(p, t, inherit);
+    }
+    remove_sigaltstack();
+    this_p = NULL;
+    return NULL;
+}
+
+/* ---- a runtime's life ---------------------------------------------------- */
+
+static int check_config(const tgo_config *cfg, size_t *stack_size)
+{
+    if (cfg->procs < 1 || cfg->procs > TGO_MAX_PROCS)
+        return -EINVAL;
+    size_t ss = cfg->stack_size ? cfg->stack_size : TGO_STACK_DEFAULT;
+    if (ss != TGO_STACK_SMALL && (ss < 4096 || ss % 4096 || ss > TGO_STACK_MAX))
+        return -EINVAL;
+    *stack_size = ss;
+    return 0;
+}
+
+static void assign_cpus(tgo__sched *s)
+{
+    cpu_set_t set;
+    int cpus[CPU_SETSIZE], n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            if (CPU_ISSET(c, &set))
+                cpus[n++] = c;
+    for (int i = 0; i < s->nprocs; i++)
+        s->ps[i].cpu = n ? cpus[i % n] : i;
+}
+
+static void collect_stats(tgo__sched *s, tgo_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->procs = s->nprocs;
+    st->policy = tgo_policy_name();
+    tgo_hist *all = tgo_hist_new();
+    for (int i = 0; i < s->nprocs; i++) {
+        tgo__p *p = &s->ps[i];
+        tgo_counters *c = &st->per_p[i];
+        *c = p->c;
+        c->sched_lat_samples = tgo_hist_count(p->sched_lat);
+        c->sched_lat_p50_ns = tgo_hist_percentile(p->sched_lat, 50);
+        c->sched_lat_p99_ns = tgo_hist_percentile(p->sched_lat, 99);
+        c->sched_lat_max_ns = tgo_hist_max(p->sched_lat);
+        if (all)
+            tgo_hist_merge(all, p->sched_lat);
+        uint64_t *sum = (uint64_t *)&st->total;
+        const uint64_t *add = (const uint64_t *)c;
+        for (size_t k = 0; k < offsetof(tgo_counters, sched_lat_samples) / sizeof(uint64_t); k++)
+            sum[k] += add[k];
+    }
+    if (all) {
+        st->total.sched_lat_samples = tgo_hist_count(all);
+        st->total.sched_lat_p50_ns = tgo_hist_percentile(all, 50);
+        st->total.sched_lat_p99_ns = tgo_hist_percentile(all, 99);
+        st->total.sched_lat_max_ns = tgo_hist_max(all);
+        tgo_hist_free(all);
+    }
+}
+
+static void sched_free(tgo__sched *s)
+{
+    if (s->ps) {
+        for (int i = 0; i < s->nprocs; i++) {
+            tgo__stack_cache_free(s->ps[i].stacks);
+            free(s->ps[i].tasks);
+            tgo_hist_free(s->ps[i].sched_lat);
+        }
+    }
+    tgo__policy_destroy(s);
+    tgo__netpoll_destroy();
+    tgo__timers_destroy();
+    tgo__stacks_destroy();
+    task_blocks_release();
+    if (s->topo)
+        tgo_topology_free(s->topo);
+    free(s->ps);
+    free(s);
+}
+
+static int sched_new(const tgo_config *cfg, size_t stack_size, tgo__sched **out)
+{
+    int err = 0;
+    tgo__sched *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    tgo__S = s;
+    s->nprocs = cfg->procs;
+    s->stack_size = stack_size;
+    s->ps = aligned_alloc(TGO__CACHE_LINE, sizeof(tgo__p) * (size_t)cfg->procs);
+    if (!s->ps) {
+        err = -ENOMEM;
+        goto fail;
+    }
+    memset(s->ps, 0, sizeof(tgo__p) * (size_t)cfg->procs);
+    s->topo = tgo_topology_read(cfg->sysfs_root, &err);
+    if (!s->topo)
+        goto fail;
+    assign_cpus(s);
+    if ((err = tgo__stacks_init(stack_size)) || (err = tgo__timers_init()) ||
+        (err = tgo__netpoll_init()))
+        goto fail;
+    for (int i = 0; i < s->nprocs; i++) {
+        tgo__p *p = &s->ps[i];
+        p->id = i;
+        p->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1) ^ tgo_now_ns();
+        p->stacks = tgo__stack_cache_new();
+        p->tasks = calloc(1, sizeof *p->tasks);
+        p->sched_lat = tgo_hist_new();
+        if (!p->stacks || !p->tasks || !p->sched_lat) {
+            err = -ENOMEM;
+            goto fail;
+        }
+    }
+    if ((err = tgo__policy_init(s)))
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    sched_free(s);
+    tgo__S = NULL;
+    return err ? err : -ENOMEM;
+}
+
+static uint64_t env_u64(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtoull(v, NULL, 10) : 0;
+}
+
+int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats)
+{
+    size_t stack_size;
+    int err = check_config(cfg, &stack_size);
+    if (err)
+        return err;
+    if (tgo__S)
+        return -EBUSY;
+    tgo__sched *s;
+    if ((err = sched_new(cfg, stack_size, &s)))
+        return err;
+    tgo__slow_switch_ns = env_u64("TGOBENCH_SLOW_SWITCH_NS");
+
+    tgo__task *main_task = task_new(&s->ps[0], main_fn, arg, TGO_HINT_NONE);
+    if (!main_task) {
+        sched_free(s);
+        tgo__S = NULL;
+        return -ENOMEM;
+    }
+    tgo__policy_spawn(NULL, main_task);
+
+    int started = 0;
+    for (; started < s->nprocs; started++) {
+        if ((err = pthread_create(&s->ps[started].thread, NULL, worker_main, &s->ps[started]))) {
+            err = -err;
+            break;
+        }
+    }
+    if (err && started == 0) {
+        sched_free(s);
+        tgo__S = NULL;
+        return err;
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(s->ps[i].thread, NULL);
+    if (stats)
+        collect_stats(s, stats);
+    sched_free(s);
+    tgo__S = NULL;
+    return err;
+}

@@ -1,0 +1,387 @@
+/*
+ * sched_tgo.c - the tgo policy: the design the TGo-Scheduler article
+ * describes, made concrete enough to run.
+ *
+ * The claims it models
+ *   - per-P double-ended queues ordered by hint, the network-I/O wakeup at
+ *     the head; no global run queue, only a shared fallback pool;
+ *   - locality-aware hierarchical stealing: SMT sibling, shared L2, shared
+ *     LLC, same NUMA node, then the rest;
+ *   - a task that wakes after blocking resumes on its origin P, or on a P of
+ *     the same NUMA node when the origin is busy;
+ *   - workers pinned to their CPUs.
+ *
+ * The per-P "deque", from the owner's end (head) to the thieves' end:
+ *
+ *     urgent  | ring          | inbox       | batch
+ *     NETIO   | local tasks   | pushed by   | BATCH-hinted
+ *     wakeups | (runq, FIFO)  | other Ps    | tasks
+ *
+ * The owner takes from the left, a thief from the right: a thief first takes
+ * throughput work nobody waits for, and latency-sensitive wakeups stay with
+ * the owner. The article's single deque cannot be both pushed at the head
+ * by other Ps (return-to-origin wakeups) and stolen from lock-free at the
+ * tail without Chase-Lev's subtle fences; this shape gives the same order
+ * with simpler parts: the urgent queue is owner-consumed only (a short
+ * locked FIFO others push to), the ring and batch ring are Go's
+ * single-producer rings (runq.c), and the inbox is a locked FIFO that
+ * other Ps push to and any P may take from.
+ *
+ * Where a task goes (each a function below)
+ *   spawn             the spawner's ring (BATCH: its batch ring); full: pool
+ *   yield             the yielder's ring tail (there is no global queue)
+ *   ready             origin_target(): the origin P unless it is busy, then
+ *                     a P of the same node; a wakeup of the netpoller goes
+ *                     to that P's urgent queue, others to its ring or inbox
+ *   netpoll / timers  each task as a ready, with I/O wakeups as NETIO
+ *
+ * findRunnable, in order
+ *   1. urgent, ring, inbox, batch of this P;
+ *   2. expired timers and a non-blocking netpoll;
+ *   3. stealing by level: for each locality level in turn, the Ps of that
+ *      level in random order (batch ring, then ring, then inbox), skipping
+ *      idle Ps; the spinning limit is gmp's (half the busy Ps), so that the
+ *      two policies differ only in what the article claims;
+ *   4. the shared pool, last;
+ *   5. spin until tgo__spin_ns has passed, then park (shared with gmp).
+ *
+ * Rejected: a Chase-Lev deque per P (remote pushes at the owner's end
+ * would need a lock anyway); a global queue under another name (the pool is
+ * read only when everything else failed).
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runq.h"
+
+enum { HALF_RING = TGO__RUNQ_SIZE / 2, POOL_BATCH = 32 };
+
+typedef struct tgo_p {
+    tgo__taskq urgent;        /* NETIO wakeups; only the owner takes */
+    tgo__runq ring;           /* local tasks; owner pushes, anyone takes */
+    tgo__taskq inbox;         /* tasks other Ps made runnable here */
+    tgo__runq batch;          /* BATCH-hinted tasks, stolen first */
+} tgo_p;
+
+static struct {
+    tgo__taskq pool;          /* the shared fallback pool */
+    int **by_level;           /* by_level[p * LEVELS + l]: the Ps at level l from p */
+    int *count;               /* count[p * LEVELS + l] */
+    int *node_of_p;
+} shared;
+
+const char *tgo_policy_name(void)
+{
+    return "tgo";
+}
+
+static tgo_p *tp(tgo__p *p)
+{
+    return p->policy;
+}
+
+/* ---- queueing ----------------------------------------------------------- */
+
+static void to_pool(tgo__p *p, tgo__task *t)
+{
+    p->c.shared_puts++;
+    tgo__taskq_put(&shared.pool, t);
+}
+
+/* A task from p onto p's own queues. */
+static void push_local(tgo__p *p, tgo__task *t)
+{
+    tgo__runq *q = t->hint == TGO_HINT_BATCH ? &tp(p)->batch : &tp(p)->ring;
+    if (!tgo__runq_put(q, t))
+        to_pool(p, t);
+}
+
+/* A task from p onto target's queues (target may be p). */
+static void push_to(tgo__p *p, tgo__p *target, tgo__task *t, bool urgent)
+{
+    if (urgent)
+        tgo__taskq_put(&tp(target)->urgent, t);
+    else if (target == p)
+        push_local(p, t);
+    else
+        tgo__taskq_put(&tp(target)->inbox, t);
+}
+
+static uint32_t queued(tgo__p *p)
+{
+    tgo_p *q = tp(p);
+    return (uint32_t)tgo__taskq_size(&q->urgent) + tgo__runq_len(&q->ring) +
+           (uint32_t)tgo__taskq_size(&q->inbox) + tgo__runq_len(&q->batch);
+}
+
+static bool p_idle(int id)
+{
+    return atomic_load_explicit(&tgo__S->idle_mask[id / 64], memory_order_relaxed) &
+           (1ull << (id % 64));
+}
+
+/* Busy: running a task with others already waiting behind it. */
+static bool busy(tgo__p *p)
+{
+    return !p_idle(p->id) && queued(p) > 0;
+}
+
+/* Return-to-origin: the origin P, or, when it is busy, a P of its node:
+ * the waker's own if it is on that node, else an idle one there. */
+static tgo__p *origin_target(tgo__p *p, tgo__task *t)
+{
+    tgo__sched *s = tgo__S;
+    if (t->origin_p < 0 || t->origin_p == p->id)
+        return p;
+    tgo__p *origin = &s->ps[t->origin_p];
+    if (!busy(origin))
+        return origin;
+    int node = shared.node_of_p[origin->id];
+    if (shared.node_of_p[p->id] == node)
+        return p;
+    for (int i = 0; i < s->nprocs; i++)
+        if (shared.node_of_p[i] == node && p_idle(i))
+            return &s->ps[i];
+    return origin;
+}
+
+static void make_ready(tgo__p *p, tgo__task *t)
+{
+    bool io = t->io_wakeup;
+    t->io_wakeup = 0;
+    tgo__p *target = origin_target(p, t);
+    push_to(p, target, t, io || t->hint == TGO_HINT_NETIO);
+    if (target == p || !tgo__wake_p(target->id))
+        tgo__wakep();
+}
+
+/* ---- taking work -------------------------------------------------------- */
+
+/* The inbox's first task to run; the rest into the ring (or the pool). */
+static tgo__task *take_inbox(tgo__p *p, tgo__taskq *inbox, uint64_t max)
+{
+    int taken;
+    tgo__task *list = tgo__taskq_take(inbox, (int)max, &taken);
+    if (!list)
+        return NULL;
+    for (tgo__task *t = list->next, *next; t; t = next) {
+        next = t->next;
+        push_local(p, t);
+    }
+    return list;
+}
+
+static tgo__task *take_local(tgo__p *p)
+{
+    tgo_p *q = tp(p);
+    int taken;
+    tgo__task *t = tgo__taskq_take(&q->urgent, 1, &taken);
+    if (!t)
+        t = tgo__runq_get(&q->ring);
+    if (!t)
+        t = take_inbox(p, &q->inbox, HALF_RING);
+    if (!t)
+        t = tgo__runq_get(&q->batch);
+    return t;
+}
+
+/* Half of one of victim's queues, from the thieves' end; *n: how many. */
+static tgo__task *steal_from(tgo__p *p, tgo__p *victim, uint32_t *n_stolen)
+{
+    tgo__task *batch[HALF_RING];
+    tgo_p *v = tp(victim);
+    uint32_t n = tgo__runq_grab(&v->batch, batch, HALF_RING);
+    if (!n)
+        n = tgo__runq_grab(&v->ring, batch, HALF_RING);
+    if (!n) {
+        int size = tgo__taskq_size(&v->inbox);
+        *n_stolen = (uint32_t)(size - size / 2);
+        return size ? take_inbox(p, &v->inbox, *n_stolen) : NULL;
+    }
+    for (uint32_t i = 1; i < n; i++)
+        push_local(p, batch[i]);
+    *n_stolen = n;
+    return batch[0];
+}
+
+static tgo__task *steal_work(tgo__p *p)
+{
+    for (int level = 0; level < TGO_STEAL_LEVELS; level++) {
+        int idx = p->id * TGO_STEAL_LEVELS + level;
+        int n = shared.count[idx];
+        if (n == 0)
+            continue;
+        const int *ps = shared.by_level[idx];
+        int start = (int)(tgo__rand(p) % (uint64_t)n);
+        for (int i = 0; i < n; i++) {
+            int v = ps[(start + i) % n];
+            if (p_idle(v) || tgo__shutting_down())
+                continue;
+            p->c.steal_attempts++;
+            uint32_t n;
+            tgo__task *t = steal_from(p, &tgo__S->ps[v], &n);
+            if (t) {
+                p->c.steals[level] += n;
+                return t;
+            }
+        }
+    }
+    return NULL;
+}
+
+static tgo__task *take_pool(tgo__p *p)
+{
+    int size = tgo__taskq_size(&shared.pool);
+    if (size == 0)
+        return NULL;
+    int want = size / tgo__S->nprocs + 1;
+    return take_inbox(p, &shared.pool, (uint64_t)(want < POOL_BATCH ? want : POOL_BATCH));
+}
+
+/* ---- the hooks ---------------------------------------------------------- */
+
+static int build_levels(tgo__sched *s)
+{
+    int n = s->nprocs;
+    shared.by_level = calloc((size_t)n * TGO_STEAL_LEVELS, sizeof(int *));
+    shared.count = calloc((size_t)n * TGO_STEAL_LEVELS, sizeof(int));
+    shared.node_of_p = calloc((size_t)n, sizeof(int));
+    if (!shared.by_level || !shared.count || !shared.node_of_p)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        shared.node_of_p[i] = tgo_topology_node_of(s->topo, s->ps[i].cpu);
+        for (int l = 0; l < TGO_STEAL_LEVELS; l++)
+            if (!(shared.by_level[i * TGO_STEAL_LEVELS + l] = malloc(sizeof(int) * (size_t)n)))
+                return -1;
+        for (int j = 0; j < n; j++) {
+            if (j == i)
+                continue;
+            int l = tgo_topology_level(s->topo, s->ps[i].cpu, s->ps[j].cpu);
+            if (l < 0)
+                l = 0; /* two Ps on one CPU: as close as it gets */
+            int idx = i * TGO_STEAL_LEVELS + l;
+            shared.by_level[idx][shared.count[idx]++] = j;
+        }
+    }
+    return 0;
+}
+
+int tgo__policy_init(tgo__sched *s)
+{
+    memset(&shared, 0, sizeof shared);
+    if (build_levels(s) != 0)
+        return -12; /* -ENOMEM */
+    for (int i = 0; i < s->nprocs; i++) {
+        s->ps[i].policy = aligned_alloc(TGO__CACHE_LINE, sizeof(tgo_p));
+        if (!s->ps[i].policy)
+            return -12;
+        memset(s->ps[i].policy, 0, sizeof(tgo_p));
+    }
+    return 0;
+}
+
+void tgo__policy_destroy(tgo__sched *s)
+{
+    for (int i = 0; i < s->nprocs && s->ps; i++) {
+        free(s->ps[i].policy);
+        s->ps[i].policy = NULL;
+        for (int l = 0; l < TGO_STEAL_LEVELS && shared.by_level; l++)
+            free(shared.by_level[i * TGO_STEAL_LEVELS + l]);
+    }
+    free(shared.by_level);
+    free(shared.count);
+    free(shared.node_of_p);
+    memset(&shared, 0, sizeof shared);
+}
+
+void tgo__policy_worker_start(tgo__p *p)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(p->cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set); /* best effort */
+}
+
+void tgo__policy_spawn(tgo__p *p, tgo__task *t)
+{
+    if (!p) {
+        tgo__taskq_put(&tp(&tgo__S->ps[0])->inbox, t); /* the main task */
+        return;
+    }
+    push_local(p, t);
+    tgo__wakep();
+}
+
+void tgo__policy_ready(tgo__p *p, tgo__task *t)
+{
+    make_ready(p, t);
+}
+
+void tgo__policy_yield(tgo__p *p, tgo__task *t)
+{
+    push_local(p, t);
+    tgo__wakep();
+}
+
+void tgo__policy_inject(tgo__p *p, tgo__task *list)
+{
+    while (list) {
+        tgo__task *t = list;
+        list = list->next;
+        make_ready(p, t);
+    }
+}
+
+bool tgo__policy_has_work(tgo__p *p)
+{
+    (void)p;
+    if (tgo__taskq_size(&shared.pool) > 0)
+        return true;
+    for (int i = 0; i < tgo__S->nprocs; i++)
+        if (queued(&tgo__S->ps[i]) > 0)
+            return true;
+    return false;
+}
+
+static bool may_spin(void)
+{
+    int busy_ps = tgo__S->nprocs - atomic_load(&tgo__S->npidle);
+    return 2 * atomic_load(&tgo__S->nspinning) < busy_ps;
+}
+
+tgo__task *tgo__policy_find_runnable(tgo__p *p, bool *inherit)
+{
+    uint64_t idle_since = 0;
+    *inherit = false; /* no runnext: every task starts a new slice */
+    for (;;) {
+        if (tgo__shutting_down())
+            return NULL;
+        tgo__task *t = take_local(p);
+        if (!t) {
+            tgo__task *list = tgo__poll_nonblocking(p);
+            if (list) {
+                tgo__policy_inject(p, list);
+                continue;
+            }
+        }
+        if (!t && (atomic_load_explicit(&p->spinning, memory_order_relaxed) || may_spin()) &&
+            tgo__try_start_spinning(p, -1))
+            t = steal_work(p);
+        if (!t)
+            t = take_pool(p);
+        if (t) {
+            tgo__found_work(p);
+            return t;
+        }
+        uint64_t now = tgo_now_ns();
+        if (!idle_since)
+            idle_since = now;
+        if (now - idle_since < tgo__spin_ns)
+            continue;
+        tgo__stop_spinning(p);
+        tgo__idle_park(p);
+        idle_since = 0;
+    }
+}

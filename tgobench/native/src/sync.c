@@ -1,0 +1,275 @@
+/*
+ * sync.c - wait groups, channels and mutexes that park tasks, not workers.
+ *
+ * Every primitive follows one pattern: take its spinlock, and either
+ * complete at once or queue the running task and park it with the lock
+ * released on g0 (tgo__park's unlock), after the task's context is saved.
+ * A waker removes the waiter under the lock, hands over the value and the
+ * result, unlocks, and only then calls tgo__ready(): where the woken task
+ * runs is the policy's decision (Go: the waker's runnext; tgo: its origin).
+ *
+ * Waiters are linked through task->next, which is free while a task is
+ * parked. Channels copy elements directly between the sender's and the
+ * receiver's buffers when one waits (Go's sudog elem), so an unbuffered
+ * hand-off never touches the ring.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+typedef struct waitq {
+    tgo__task *head, *tail;
+} waitq;
+
+static void waitq_push(waitq *q, tgo__task *t)
+{
+    t->next = NULL;
+    if (q->tail)
+        q->tail->next = t;
+    else
+        q->head = t;
+    q->tail = t;
+}
+
+static tgo__task *waitq_pop(waitq *q)
+{
+    tgo__task *t = q->head;
+    if (t) {
+        q->head = t->next;
+        if (!q->head)
+            q->tail = NULL;
+    }
+    return t;
+}
+
+static void unlock_spin(void *lock)
+{
+    tgo__spin_unlock(lock);
+}
+
+static tgo__task *self_task(const char *what)
+{
+    tgo__task *t = tgo__this_task();
+    tgo__assert(t, "%s called outside a task", what);
+    return t;
+}
+
+/* ---- wait group ------------------------------------------------------------ */
+
+struct tgo_wg {
+    _Atomic int64_t count;
+    tgo__spinlock lock;
+    waitq waiters;
+};
+
+tgo_wg *tgo_wg_new(void)
+{
+    return calloc(1, sizeof(tgo_wg));
+}
+
+void tgo_wg_free(tgo_wg *wg)
+{
+    if (wg)
+        tgo__assert(!wg->waiters.head, "wait group freed with tasks waiting on it");
+    free(wg);
+}
+
+void tgo_wg_add(tgo_wg *wg, int64_t delta)
+{
+    int64_t v = atomic_fetch_add(&wg->count, delta) + delta;
+    tgo__assert(v >= 0, "wait group counter went negative (%lld)", (long long)v);
+    if (v != 0)
+        return;
+    tgo__spin_lock(&wg->lock);
+    tgo__task *list = wg->waiters.head;
+    wg->waiters.head = wg->waiters.tail = NULL;
+    tgo__spin_unlock(&wg->lock);
+    while (list) {
+        tgo__task *next = list->next;
+        tgo__ready(list);
+        list = next;
+    }
+}
+
+void tgo_wg_done(tgo_wg *wg)
+{
+    tgo_wg_add(wg, -1);
+}
+
+void tgo_wg_wait(tgo_wg *wg)
+{
+    if (atomic_load(&wg->count) == 0)
+        return;
+    tgo__task *self = self_task("tgo_wg_wait");
+    tgo__spin_lock(&wg->lock);
+    if (atomic_load(&wg->count) == 0) {
+        tgo__spin_unlock(&wg->lock);
+        return;
+    }
+    waitq_push(&wg->waiters, self);
+    tgo__park(unlock_spin, &wg->lock);
+}
+
+/* ---- channels -------------------------------------------------------------- */
+
+struct tgo_chan {
+    tgo__spinlock lock;
+    size_t elem_size, cap;
+    size_t head, count;   /* ring of cap elements */
+    bool closed;
+    waitq sendq, recvq;
+    char *buf;
+};
+
+tgo_chan *tgo_chan_new(size_t elem_size, size_t cap)
+{
+    tgo_chan *ch = calloc(1, sizeof *ch);
+    if (!ch)
+        return NULL;
+    ch->elem_size = elem_size;
+    ch->cap = cap;
+    if (cap && !(ch->buf = calloc(cap, elem_size ? elem_size : 1))) {
+        free(ch);
+        return NULL;
+    }
+    return ch;
+}
+
+void tgo_chan_free(tgo_chan *ch)
+{
+    if (!ch)
+        return;
+    tgo__assert(!ch->sendq.head && !ch->recvq.head, "channel freed with tasks waiting on it");
+    free(ch->buf);
+    free(ch);
+}
+
+static char *slot(tgo_chan *ch, size_t i)
+{
+    return ch->buf + ((ch->head + i) % ch->cap) * ch->elem_size;
+}
+
+static int park_on(tgo_chan *ch, waitq *q, tgo__task *self, void *elem)
+{
+    self->wait_elem = elem;
+    self->wait_result = 0;
+    waitq_push(q, self);
+    tgo__park(unlock_spin, &ch->lock);
+    return self->wait_result; /* written by the waker before tgo__ready */
+}
+
+int tgo_chan_send(tgo_chan *ch, const void *elem)
+{
+    tgo__task *self = self_task("tgo_chan_send");
+    tgo__spin_lock(&ch->lock);
+    if (ch->closed) {
+        tgo__spin_unlock(&ch->lock);
+        return -EPIPE;
+    }
+    tgo__task *receiver = waitq_pop(&ch->recvq);
+    if (receiver) {
+        memcpy(receiver->wait_elem, elem, ch->elem_size);
+        receiver->wait_result = 0;
+        tgo__spin_unlock(&ch->lock);
+        tgo__ready(receiver);
+        return 0;
+    }
+    if (ch->count < ch->cap) {
+        memcpy(slot(ch, ch->count++), elem, ch->elem_size);
+        tgo__spin_unlock(&ch->lock);
+        return 0;
+    }
+    return park_on(ch, &ch->sendq, self, (void *)elem);
+}
+
+int tgo_chan_recv(tgo_chan *ch, void *elem)
+{
+    tgo__task *self = self_task("tgo_chan_recv");
+    tgo__spin_lock(&ch->lock);
+    tgo__task *sender;
+    if (ch->count > 0) {
+        memcpy(elem, slot(ch, 0), ch->elem_size);
+        ch->head = (ch->head + 1) % ch->cap;
+        ch->count--;
+        /* a waiting sender's element takes the freed place at the tail */
+        if ((sender = waitq_pop(&ch->sendq)) != NULL)
+            memcpy(slot(ch, ch->count++), sender->wait_elem, ch->elem_size);
+    } else if ((sender = waitq_pop(&ch->sendq)) != NULL) {
+        memcpy(elem, sender->wait_elem, ch->elem_size);
+    } else if (ch->closed) {
+        tgo__spin_unlock(&ch->lock);
+        return -EPIPE;
+    } else {
+        return park_on(ch, &ch->recvq, self, elem);
+    }
+    tgo__spin_unlock(&ch->lock);
+    if (sender) {
+        sender->wait_result = 0;
+        tgo__ready(sender);
+    }
+    return 0;
+}
+
+void tgo_chan_close(tgo_chan *ch)
+{
+    tgo__spin_lock(&ch->lock);
+    tgo__assert(!ch->closed, "channel closed twice");
+    ch->closed = true;
+    tgo__task *waiters[2] = {ch->recvq.head, ch->sendq.head};
+    ch->recvq.head = ch->recvq.tail = ch->sendq.head = ch->sendq.tail = NULL;
+    tgo__spin_unlock(&ch->lock);
+    for (int i = 0; i < 2; i++) {
+        for (tgo__task *t = waiters[i], *next; t; t = next) {
+            next = t->next;
+            t->wait_result = -EPIPE;
+            tgo__ready(t);
+        }
+    }
+}
+
+/* ---- mutex ----------------------------------------------------------------- */
+
+struct tgo_mutex {
+    tgo__spinlock lock;
+    bool locked;
+    waitq waiters;
+};
+
+tgo_mutex *tgo_mutex_new(void)
+{
+    return calloc(1, sizeof(tgo_mutex));
+}
+
+void tgo_mutex_free(tgo_mutex *mu)
+{
+    if (mu)
+        tgo__assert(!mu->locked, "mutex freed while locked");
+    free(mu);
+}
+
+void tgo_mutex_lock(tgo_mutex *mu)
+{
+    tgo__task *self = self_task("tgo_mutex_lock");
+    tgo__spin_lock(&mu->lock);
+    if (!mu->locked) {
+        mu->locked = true;
+        tgo__spin_unlock(&mu->lock);
+        return;
+    }
+    waitq_push(&mu->waiters, self);
+    tgo__park(unlock_spin, &mu->lock); /* ownership is handed over on wakeup */
+}
+
+void tgo_mutex_unlock(tgo_mutex *mu)
+{
+    tgo__spin_lock(&mu->lock);
+    tgo__assert(mu->locked, "unlock of an unlocked mutex");
+    tgo__task *next = waitq_pop(&mu->waiters);
+    if (!next)
+        mu->locked = false;
+    tgo__spin_unlock(&mu->lock);
+    if (next)
+        tgo__ready(next);
+}
