@@ -102,18 +102,24 @@ static int set_procs(const char *text)
     return EXIT_OK;
 }
 
-/* "--name=value" or "--name value" at argv[*i]; advances *i past it. */
-static int take_flag(int argc, char **argv, int *i, char *name, size_t namelen,
-                     const char **value)
+/* The name of the flag "--name[=value]" at argv[i], dashes made underscores. */
+static int flag_name(const char *arg, char *name, size_t namelen)
 {
-    const char *arg = argv[*i] + 2;
-    const char *eq = strchr(arg, '=');
-    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
-    if (n == 0 || n >= namelen) return usage_error("bad option '%s'", argv[*i]);
-    memcpy(name, arg, n);
+    const char *eq = strchr(arg + 2, '=');
+    size_t n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+    if (n == 0 || n >= namelen) return usage_error("bad option '%s'", arg);
+    memcpy(name, arg + 2, n);
     name[n] = '\0';
     for (char *c = name; *c; c++)
         if (*c == '-') *c = '_';
+    return EXIT_OK;
+}
+
+/* The value of the flag at argv[*i] ("--name=value" or "--name value");
+ * advances *i past it. */
+static int flag_text(int argc, char **argv, int *i, const char **value)
+{
+    const char *eq = strchr(argv[*i], '=');
     if (eq) {
         *value = eq + 1;
     } else {
@@ -190,23 +196,22 @@ static int run_command(int argc, char **argv, int i)
         char name[64];
         const char *value;
         const char *flag = argv[i];
-        rc = take_flag(argc, argv, &i, name, sizeof name, &value);
-        if (rc != EXIT_OK) break;
-        if (strcmp(name, "procs") == 0) {
-            rc = set_procs(value);
-        } else if (strcmp(name, "loops") == 0) {
-            json_set(request, "loops", flag_value(value, false));
-        } else if (strcmp(name, proto_stack_size_spec.name) == 0) {
-            json_set(params, name, flag_value(value, false));
-        } else {
-            int k = wl_param_index(w, name);
-            if (k < 0) {
-                rc = usage_error("unknown option '%s' for %s; '%s run %s --help' lists them", flag,
-                                 w->name, program, w->name);
-                break;
-            }
-            json_set(params, name, flag_value(value, w->params[k].type == WL_STR));
+        if ((rc = flag_name(flag, name, sizeof name)) != EXIT_OK) break;
+        bool is_common = strcmp(name, "procs") == 0 || strcmp(name, "loops") == 0 ||
+                         strcmp(name, proto_stack_size_spec.name) == 0;
+        int k = wl_param_index(w, name);
+        if (!is_common && k < 0) {
+            rc = usage_error("unknown option '%s' for %s; '%s run %s --help' lists them", flag,
+                             w->name, program, w->name);
+            break;
         }
+        if ((rc = flag_text(argc, argv, &i, &value)) != EXIT_OK) break;
+        if (strcmp(name, "procs") == 0)
+            rc = set_procs(value);
+        else if (strcmp(name, "loops") == 0)
+            json_set(request, "loops", flag_value(value, false));
+        else
+            json_set(params, name, flag_value(value, k >= 0 && w->params[k].type == WL_STR));
     }
     if (rc != EXIT_OK) {
         json_free(request);
@@ -285,10 +290,10 @@ int main(int argc, char **argv)
         if (strncmp(argv[i], "--", 2) != 0) return usage_error("unknown option '%s'", argv[i]);
         char name[64];
         const char *value;
-        const char *flag = argv[i];
-        int rc = take_flag(argc, argv, &i, name, sizeof name, &value);
+        int rc = flag_name(argv[i], name, sizeof name);
         if (rc != EXIT_OK) return rc;
-        if (strcmp(name, "procs") != 0) return usage_error("unknown option '%s'", flag);
+        if (strcmp(name, "procs") != 0) return usage_error("unknown option '%s'", argv[i]);
+        if ((rc = flag_text(argc, argv, &i, &value)) != EXIT_OK) return rc;
         if ((rc = set_procs(value)) != EXIT_OK) return rc;
     }
 

@@ -624,7 +624,7 @@ json_value *proto_answer(const json_value *request)
     }
     const json_value *op = json_get(request, "op");
     if (!op || op->type != JSON_STRING)
-        return proto_error("a request needs \"op\": one of \"hello\", \"run\", \"topology\"");
+        return proto_error("a request needs \"op\": one of hello, run, topology");
     const char *name = op->u.string.chars;
     bool clean = strlen(name) == op->u.string.len;
     if (clean && strcmp(name, "hello") == 0) {

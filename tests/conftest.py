@@ -1,0 +1,173 @@
+"""Fixtures shared by the tests: where the built drivers are, a driver
+process to talk the protocol with, and the sanitizer builds.
+
+Drivers are found as tgobench finds them: TGOBENCH_DRIVER_DIR, else the
+running Python's scripts directory, else PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sysconfig
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IMPLS = ("tgo", "gmp")
+ANSWER_TIMEOUT_S = 120.0  # a hung driver fails its test instead of hanging pytest
+
+_INSTALL_HINT = ("install the package (`pip install .`), or build the drivers "
+                 "(`meson setup build && ninja -C build`) and set "
+                 "TGOBENCH_DRIVER_DIR=build/tgobench/native")
+_SANITIZE = {"asan": "address,undefined", "tsan": "thread"}
+
+
+def _find_driver_dir() -> Path | None:
+    env = os.environ.get("TGOBENCH_DRIVER_DIR")
+    if env:
+        return Path(env)
+    scripts = Path(sysconfig.get_path("scripts"))
+    if (scripts / "tgobench-driver-tgo").is_file():
+        return scripts
+    on_path = shutil.which("tgobench-driver-tgo")
+    return Path(on_path).parent if on_path else None
+
+
+def driver_path(impl: str, directory: Path | None = None) -> Path:
+    """The executable of driver `impl` ("tgo", "gmp") in `directory` (by
+    default where the drivers are found); fails the test if it is missing."""
+    directory = directory or _find_driver_dir()
+    if directory is None:
+        pytest.fail(f"no tgobench-driver-tgo found: {_INSTALL_HINT}")
+    path = directory / f"tgobench-driver-{impl}"
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(f"{path} is missing or not executable: {_INSTALL_HINT}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def driver_dir() -> Path:
+    return driver_path("tgo").parent
+
+
+class Driver:
+    """A driver process serving the protocol. Lines are read by a thread, so
+    that a request can time out; stderr is collected for failure messages."""
+
+    def __init__(self, path: Path, *args: str, env: dict[str, str] | None = None,
+                 timeout: float = ANSWER_TIMEOUT_S) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self.proc = subprocess.Popen([str(self.path), *args, "serve"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     bufsize=1, env=env)
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._stderr: list[str] = []
+        threading.Thread(target=self._pump, args=(self.proc.stdout, self._lines.put),
+                         daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.proc.stderr, self._stderr.append),
+                         daemon=True).start()
+
+    @staticmethod
+    def _pump(stream, put) -> None:
+        for line in stream:
+            put(line)
+        put(None)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(s for s in self._stderr if s is not None)
+
+    def request(self, obj, timeout: float | None = None) -> dict:
+        """Send obj as one JSON line; return the answer object."""
+        return self.request_line(json.dumps(obj), timeout)
+
+    def request_line(self, line: str, timeout: float | None = None) -> dict:
+        """Send one raw line (no newline in it); return the answer object."""
+        assert "\n" not in line
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pytest.fail(f"{self.path.name} exited ({self.proc.poll()}) before {line[:200]!r}; "
+                        f"stderr:\n{self.stderr}")
+        try:
+            answer = self._lines.get(timeout=timeout or self.timeout)
+        except queue.Empty:
+            self.proc.kill()
+            pytest.fail(f"{self.path.name} gave no answer within {timeout or self.timeout} s "
+                        f"to {line[:200]!r}; stderr:\n{self.stderr}")
+        if answer is None:
+            pytest.fail(f"{self.path.name} exited ({self.proc.wait()}) without answering "
+                        f"{line[:200]!r}; stderr:\n{self.stderr}")
+        try:
+            return json.loads(answer)
+        except ValueError:
+            pytest.fail(f"{self.path.name} answered a line that is not JSON: {answer[:300]!r}")
+
+    def close(self, timeout: float = 30.0) -> int:
+        """End the input; return the exit status (0 expected at EOF)."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            pytest.fail(f"{self.path.name} did not exit within {timeout} s of EOF")
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture(params=IMPLS)
+def driver(request, driver_dir: Path):
+    """A started driver of each implementation; checks it exits 0 at EOF."""
+    with Driver(driver_path(request.param, driver_dir)) as d:
+        yield d
+        if d.proc.poll() is None:  # not already failed and killed by the test
+            assert d.close() == 0, d.stderr
+
+
+@pytest.fixture(scope="session")
+def sanitizer_build():
+    """build(kind) -> the directory holding that sanitizer build's drivers.
+    kind "asan" is ASan+UBSan, "tsan" ThreadSanitizer; each is built once
+    per session into <repo>/build/sanitize-<kind>."""
+    built: dict[str, Path] = {}
+
+    def build(kind: str) -> Path:
+        if kind not in _SANITIZE:
+            raise ValueError(f"sanitizer build kind {kind!r}; known: {', '.join(_SANITIZE)}")
+        if kind in built:
+            return built[kind]
+        meson, ninja = shutil.which("meson"), shutil.which("ninja")
+        if not (meson and ninja):
+            pytest.skip("sanitizer builds need meson and ninja: pip install meson ninja")
+        build_dir = REPO / "build" / f"sanitize-{kind}"
+        steps = [[ninja, "-C", str(build_dir)]]
+        if not (build_dir / "build.ninja").exists():
+            steps.insert(0, [meson, "setup", str(build_dir), str(REPO), "--buildtype=debugoptimized",
+                             f"-Db_sanitize={_SANITIZE[kind]}"])
+        for cmd in steps:
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
+                            f"{proc.stdout[-4000:]}{proc.stderr[-4000:]}")
+        built[kind] = build_dir / "tgobench" / "native"
+        return built[kind]
+
+    return build
