@@ -5,7 +5,6 @@ side (tgobench/topology.py, `tgobench topology`)."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -21,28 +20,16 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SYSFS = FIXTURES / "sysfs"
 
 
-@pytest.fixture(scope="module")
-def c_driver() -> Path:
-    try:
-        return topology._find_c_driver()
-    except UserError as e:
-        pytest.skip(f"C drivers not built: {e.problem}")
+@pytest.fixture
+def tgo_driver(driver_dir: Path) -> Path:
+    return driver_dir / "tgobench-driver-tgo"
 
 
-def ask(driver: Path, *requests: dict) -> list[dict]:
-    """Serve the requests in one driver process; one answer per request."""
-    stdin = "".join(json.dumps(r) + "\n" for r in requests)
-    proc = subprocess.run([str(driver), "serve"], input=stdin, capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    answers = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert len(answers) == len(requests)
-    return answers
-
-
-def read_tree(driver: Path, name_or_root: str | Path) -> dict:
+def read_tree(driver, name_or_root: str | Path) -> dict:
+    """The driver's answer to the topology op for a fixture tree (by name)
+    or a tree at a path."""
     root = SYSFS / name_or_root if isinstance(name_or_root, str) else name_or_root
-    (answer,) = ask(driver, {"op": "topology", "sysfs_root": str(root)})
+    answer = driver.request({"op": "topology", "sysfs_root": str(root)})
     assert answer["ok"] is True, answer
     return answer
 
@@ -59,15 +46,15 @@ def assert_well_formed(answer: dict) -> None:
 
 # ---- through the driver -------------------------------------------------
 
-def test_this_machines_shape(c_driver: Path) -> None:
-    answer = read_tree(c_driver, "vm-2cpu")
+def test_this_machines_shape(driver) -> None:
+    answer = read_tree(driver, "vm-2cpu")
     assert_well_formed(answer)
     assert (answer["cpus"], answer["nodes"], answer["node_of"]) == (2, 1, [0, 0])
     assert answer["levels"] == [[-1, 2], [2, -1]]  # private L2, one shared L3
 
 
-def test_two_sockets_smt2(c_driver: Path) -> None:
-    answer = read_tree(c_driver, "2socket-smt2")
+def test_two_sockets_smt2(driver) -> None:
+    answer = read_tree(driver, "2socket-smt2")
     assert_well_formed(answer)
     assert (answer["cpus"], answer["nodes"]) == (32, 2)
     socket0 = set(range(0, 8)) | set(range(16, 24))
@@ -80,8 +67,8 @@ def test_two_sockets_smt2(c_driver: Path) -> None:
     assert all(lvl in (0, 2, 4) for row in level for lvl in row if lvl != -1)
 
 
-def test_amd_ccx_llc_groups(c_driver: Path) -> None:
-    answer = read_tree(c_driver, "amd-ccx-smt2")
+def test_amd_ccx_llc_groups(driver) -> None:
+    answer = read_tree(driver, "amd-ccx-smt2")
     assert_well_formed(answer)
     assert (answer["cpus"], answer["nodes"], set(answer["node_of"])) == (32, 1, {0})
     level = answer["levels"]
@@ -94,14 +81,14 @@ def test_amd_ccx_llc_groups(c_driver: Path) -> None:
     assert tuple(range(4, 8)) + tuple(range(20, 24)) in ccxs
 
 
-def test_l2_shared_by_a_cluster(c_driver: Path) -> None:
-    level = read_tree(c_driver, "l2-clusters")["levels"]
+def test_l2_shared_by_a_cluster(driver) -> None:
+    level = read_tree(driver, "l2-clusters")["levels"]
     assert level[0][3] == 1 and level[5][6] == 1
     assert level[3][4] == 2 and level[0][7] == 2
 
 
-def test_vm_without_cache_or_node_dirs(c_driver: Path) -> None:
-    answer = read_tree(c_driver, "vm-4cpu-nocache")
+def test_vm_without_cache_or_node_dirs(driver) -> None:
+    answer = read_tree(driver, "vm-4cpu-nocache")
     assert (answer["cpus"], answer["nodes"], answer["node_of"]) == (4, 1, [0, 0, 0, 0])
     # nothing is known to be shared: same node, and no nearer
     assert answer["levels"] == [[-1 if a == b else 3 for b in range(4)] for a in range(4)]
@@ -114,7 +101,7 @@ def write_files(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def test_holes_in_present_and_a_memory_only_node(c_driver: Path, tmp_path: Path) -> None:
+def test_holes_in_present_and_a_memory_only_node(driver, tmp_path: Path) -> None:
     root = write_files(tmp_path, {
         "devices/system/cpu/present": "0-1,4-5\n",
         "devices/system/cpu/cpu0/topology/thread_siblings_list": "0,4\n",
@@ -122,7 +109,7 @@ def test_holes_in_present_and_a_memory_only_node(c_driver: Path, tmp_path: Path)
         "devices/system/node/node0/cpulist": "0-1,4\n",
         "devices/system/node/node2/cpulist": "\n",
     })
-    answer = read_tree(c_driver, root)
+    answer = read_tree(driver, root)
     assert_well_formed(answer)
     assert (answer["cpus"], answer["nodes"]) == (6, 3)
     assert answer["node_of"] == [0, 0, -1, -1, 0, -1]   # 2, 3 absent; 5 on no node
@@ -134,33 +121,34 @@ def test_holes_in_present_and_a_memory_only_node(c_driver: Path, tmp_path: Path)
     assert [p.cpu for p in topo.places()] == [0, 1, 4, 5]
 
 
-def test_online_when_present_is_missing(c_driver: Path, tmp_path: Path) -> None:
+def test_online_when_present_is_missing(driver, tmp_path: Path) -> None:
     root = write_files(tmp_path, {"devices/system/cpu/online": "0-2\n"})
-    answer = read_tree(c_driver, root)
+    answer = read_tree(driver, root)
     assert (answer["cpus"], answer["nodes"]) == (3, 1)
     assert answer["levels"][0][2] == 3
 
 
 @pytest.mark.parametrize("bad", ["0-\n", "3-1\n", ",1\n", "1,\n", "zero\n", "0 1\n", "\n"])
-def test_malformed_cpu_list_is_an_error(c_driver: Path, tmp_path: Path, bad: str) -> None:
+def test_malformed_cpu_list_is_an_error(driver, tmp_path: Path, bad: str) -> None:
     root = write_files(tmp_path, {"devices/system/cpu/present": bad})
-    (answer,) = ask(c_driver, {"op": "topology", "sysfs_root": str(root)})
+    answer = driver.request({"op": "topology", "sysfs_root": str(root)})
     assert answer["ok"] is False
     assert "EINVAL" in answer["error"] or "nvalid" in answer["error"]
 
 
 def test_missing_root_is_an_error_and_the_driver_keeps_serving(
-        c_driver: Path, tmp_path: Path) -> None:
+        driver, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-sysfs"
-    failed, served = ask(c_driver, {"op": "topology", "sysfs_root": str(missing)},
-                         {"op": "topology", "sysfs_root": str(SYSFS / "vm-2cpu")})
+    failed = driver.request({"op": "topology", "sysfs_root": str(missing)})
+    served = driver.request({"op": "topology", "sysfs_root": str(SYSFS / "vm-2cpu")})
     assert failed["ok"] is False
     assert str(missing) in failed["error"] and "ENOENT" in failed["error"]
     assert served["ok"] is True and served["cpus"] == 2
 
 
-def test_hello_reads_this_machines_sys(c_driver: Path) -> None:
-    hello, sys_tree = ask(c_driver, {"op": "hello"}, {"op": "topology", "sysfs_root": "/sys"})
+def test_hello_reads_this_machines_sys(driver) -> None:
+    hello = driver.request({"op": "hello"})
+    sys_tree = driver.request({"op": "topology", "sysfs_root": "/sys"})
     assert {k: hello["topology"][k] for k in ("cpus", "nodes", "node_of", "levels")} == \
         {k: sys_tree[k] for k in ("cpus", "nodes", "node_of", "levels")}
     assert sys_tree["cpus"] >= len(topology.allowed_cpus())
@@ -168,8 +156,8 @@ def test_hello_reads_this_machines_sys(c_driver: Path) -> None:
 
 # ---- the Python module over the driver -------------------------------------
 
-def test_read_a_tree_through_the_module(c_driver: Path) -> None:
-    topo = topology.read(SYSFS / "2socket-smt2", driver=c_driver)
+def test_read_a_tree_through_the_module(tgo_driver: Path) -> None:
+    topo = topology.read(SYSFS / "2socket-smt2", driver=tgo_driver)
     assert topo.node_cpus[1] == tuple(range(8, 16)) + tuple(range(24, 32))
     place = topo.places()[17]
     assert place.cpu == 17 and place.node == 0 and place.smt_siblings == [1]
@@ -177,14 +165,14 @@ def test_read_a_tree_through_the_module(c_driver: Path) -> None:
     assert place.llc_group == list(range(8)) + list(range(16, 24))
 
 
-def test_read_a_missing_tree_is_a_user_error(c_driver: Path, tmp_path: Path) -> None:
+def test_read_a_missing_tree_is_a_user_error(tgo_driver: Path, tmp_path: Path) -> None:
     with pytest.raises(UserError) as e:
-        topology.read(tmp_path / "absent", driver=c_driver)
+        topology.read(tmp_path / "absent", driver=tgo_driver)
     assert "absent" in e.value.problem and e.value.fix
 
 
-def test_read_this_machine(c_driver: Path) -> None:
-    topo = topology.read(driver=c_driver)
+def test_read_this_machine(tgo_driver: Path) -> None:
+    topo = topology.read(driver=tgo_driver)
     assert set(topology.allowed_cpus()) <= set(range(topo.cpus))
     assert sum(len(cpus) for cpus in topo.node_cpus) == len(topo.places())
 
@@ -197,8 +185,8 @@ def run_cli(driver: Path, *args: str) -> subprocess.CompletedProcess:
                           env=env, timeout=120)
 
 
-def test_cli_prints_the_table(c_driver: Path) -> None:
-    out = run_cli(c_driver, "topology", "--sysfs-root", str(SYSFS / "amd-ccx-smt2"))
+def test_cli_prints_the_table(tgo_driver: Path) -> None:
+    out = run_cli(tgo_driver, "topology", "--sysfs-root", str(SYSFS / "amd-ccx-smt2"))
     assert out.returncode == 0, out.stderr
     table = [line.split() for line in out.stdout.splitlines()]
     rows = {cells[0]: cells for cells in table if len(cells) == 5 and cells[0].isdigit() and cells[1] != "CPUs,"}
@@ -207,8 +195,8 @@ def test_cli_prints_the_table(c_driver: Path) -> None:
     assert "32 CPUs, 1 NUMA node" in out.stdout
 
 
-def test_cli_missing_tree_exits_2(c_driver: Path, tmp_path: Path) -> None:
-    out = run_cli(c_driver, "topology", "--sysfs-root", str(tmp_path / "absent"))
+def test_cli_missing_tree_exits_2(tgo_driver: Path, tmp_path: Path) -> None:
+    out = run_cli(tgo_driver, "topology", "--sysfs-root", str(tmp_path / "absent"))
     assert out.returncode == 2
     assert "absent" in out.stderr and "fix:" in out.stderr
 

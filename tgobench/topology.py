@@ -3,29 +3,25 @@ locality level between every two CPUs (0 SMT sibling, 1 shared L2, 2 shared
 LLC, 3 same node, 4 remote), the levels the tgo policy steals by.
 
 sysfs is parsed by one implementation only, the runtime's
-(tgobench/native/src/topology.c): this module asks a C driver, with
-`hello` for this machine or the `topology` op for another sysfs tree (the
-fixtures under tests/fixtures/sysfs/), and keeps the answer as plain data.
+(tgobench/native/src/topology.c): this module asks a C driver (both link
+the same reader), with `hello` for this machine or the `topology` op for
+another sysfs tree (the fixtures under tests/fixtures/sysfs/), and keeps the
+answer as plain data.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+from tgobench import drivers
 from tgobench.errors import UserError
 
 LEVEL_NAMES = ("smt", "l2", "llc", "node", "remote")
 SMT, L2, LLC, NODE, REMOTE = range(len(LEVEL_NAMES))
 
-# Drivers that answer the topology op; any one of them will do.
-_C_DRIVERS = ("tgobench-driver-tgo", "tgobench-driver-gmp")
-_DRIVER_TIMEOUT_S = 60
+_DRIVER_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -99,51 +95,21 @@ def format_cpulist(cpus: list[int] | tuple[int, ...] | set[int]) -> str:
     return ",".join(ranges)
 
 
-def _find_c_driver() -> Path:
-    """A C driver executable: TGOBENCH_DRIVER_DIR, else the running Python's
-    scripts directory, else PATH."""
-    env_dir = os.environ.get("TGOBENCH_DRIVER_DIR")
-    dirs = [Path(env_dir)] if env_dir else [Path(sysconfig.get_path("scripts"))]
-    for name in _C_DRIVERS:
-        for d in dirs:
-            if os.access(d / name, os.X_OK):
-                return d / name
-    if not env_dir:
-        for name in _C_DRIVERS:
-            found = shutil.which(name)
-            if found:
-                return Path(found)
-    where = f"TGOBENCH_DRIVER_DIR={env_dir}" if env_dir else "the Python scripts directory or PATH"
-    raise UserError(f"no C driver ({' or '.join(_C_DRIVERS)}) in {where}",
-                    "install tgobench with `pip install .`, or set TGOBENCH_DRIVER_DIR to the "
-                    "directory of built drivers")
-
-
-def _ask(driver: Path, argv: list[str], request: dict | None) -> dict:
-    stdin = json.dumps(request) + "\n" if request is not None else None
-    proc = subprocess.run([str(driver), *argv], input=stdin, capture_output=True, text=True,
-                          timeout=_DRIVER_TIMEOUT_S)
-    lines = proc.stdout.splitlines()
-    if not lines:
-        raise RuntimeError(f"{driver} {' '.join(argv)} exited {proc.returncode} without an "
-                           f"answer; stderr: {proc.stderr.strip()}")
-    return json.loads(lines[0])
-
-
 def read(sysfs_root: str | Path | None = None, driver: Path | None = None) -> Topology:
-    """This machine's topology (sysfs_root None: the driver's own view of
-    /sys, from `hello`), or that of the sysfs tree at sysfs_root."""
-    driver = driver or _find_c_driver()
-    if sysfs_root is None:
-        answer = _ask(driver, ["hello"], None)
-        if not answer.get("ok"):
-            raise RuntimeError(f"{driver} hello failed: {answer.get('error')}")
-        if answer.get("topology") is not None:
-            return Topology.from_answer(answer["topology"])
-        sysfs_root = "/sys"  # hello could not read it: ask again for the reason
-    answer = _ask(driver, ["serve"], {"op": "topology", "sysfs_root": str(sysfs_root)})
+    """This machine's topology (sysfs_root None: the C driver's own view of
+    /sys, from `hello`), or that of the sysfs tree at sysfs_root. `driver`:
+    a C driver executable; by default the installed tgo driver."""
+    executable = driver or drivers.find_driver("tgo")
+    with drivers.DriverProcess("tgo", executable) as process:
+        if sysfs_root is None:
+            info = process.hello()
+            if info.topology:
+                return Topology.from_answer(info.topology)
+            sysfs_root = "/sys"  # hello could not read it: ask again for the reason
+        answer = process.request({"op": "topology", "sysfs_root": str(sysfs_root)},
+                                 timeout=_DRIVER_TIMEOUT_S)
     if not answer.get("ok"):
-        raise UserError(f"cannot read a topology under {sysfs_root}: {answer.get('error')}",
+        raise UserError(answer.get("error", f"cannot read a topology under {sysfs_root}"),
                         "give the root of a sysfs tree: the directory that holds "
                         "devices/system/cpu (on Linux, /sys)")
     return Topology.from_answer(answer)
