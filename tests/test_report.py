@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pyperf
 import pytest
+from typer.testing import CliRunner
 
-from tgobench import report, results
+from tgobench import compare, report, results
+from tgobench.cli import app
+from tgobench.errors import UserError
 from tgobench.results import BenchmarkId, ResultWriter, benchmark_metadata, encode_json
 
 MACHINE = {"cpu_model": "Test CPU @ 2.0GHz", "cpus": 2, "numa_nodes": 1, "kernel": "6.1.0",
@@ -251,3 +254,101 @@ def test_several_files_tell_their_benchmarks_apart(tmp_path):
     distributions = next(s for s in built.sections if s.key == "distributions")
     variants = {row[1] for row in distributions.tables[0].rows}
     assert variants == {"all · p2 · base.json", "all · p2 · new.json"}
+
+
+# ---------------------------------------------------------------- comparisons
+
+def _slower_tgo(tmp_path: Path) -> results.ResultSet:
+    """tgo 30% slower than gmp on spawn, equal on yield, 10 workers each."""
+    rng = random.Random(7)
+    writer = ResultWriter(tmp_path / "slow.json")
+    for impl in ("gmp", "tgo"):
+        for workload in ("spawn", "yield"):
+            bench_id = BenchmarkId.make(workload, {}, impl, "all", 2)
+            old = COST[impl]
+            COST[impl] = 1.3 if impl == "tgo" and workload == "spawn" else 1.0
+            try:
+                writer.add(_benchmark(bench_id, rng, workers=10))
+            finally:
+                COST[impl] = old
+    return results.load(writer.path)
+
+
+def test_comparison_draws_ratios_thresholds_and_verdicts(tmp_path):
+    result = _slower_tgo(tmp_path)
+    comparison = compare.compare_impls(result, "gmp", "tgo")
+
+    section = report.comparison_section(comparison)
+
+    data = json.loads(str(section.figures[0].json))["data"]
+    threshold = next(t for t in data if t["name"] == "regression threshold")
+    assert threshold["x"] == [1.05, 1.05]
+    regression = next(t for t in data if t["name"] == "regression")
+    assert regression["y"] == ["spawn all p2"]
+    assert 1.2 < regression["x"][0] < 1.4
+    assert regression["error_x"]["arrayminus"][0] > 0
+    verdicts = {row[0]: row[5] for row in section.tables[0].rows}
+    assert verdicts["spawn all p2"] == "regression"
+    assert verdicts["yield all p2"] != "regression"
+
+
+def test_report_compares_tgo_with_gmp_by_itself(tmp_path):
+    built = report.build_report([_slower_tgo(tmp_path)])
+
+    section = next(s for s in built.sections if s.key == "comparison")
+    assert section.title == "Comparison: tgo against gmp"
+    assert "1 regression" in section.notes[0]
+
+
+def test_report_of_two_files_compares_them(tmp_path):
+    ids = [BenchmarkId.make("spawn", {}, "tgo", "all", 2)]
+    base = results.load(write_results(tmp_path / "base.json", ids, seed=1))
+    new = results.load(write_results(tmp_path / "new.json", ids, seed=2))
+
+    built = report.build_report([base, new])
+
+    assert next(s for s in built.sections if s.key == "comparison").title == \
+        "Comparison: new.json against base.json"
+
+
+def test_comparison_page_draws_its_chart(tmp_path):
+    comparison = compare.compare_impls(_slower_tgo(tmp_path), "gmp", "tgo")
+    page = report.render_comparison(comparison, tmp_path / "compare.html")
+
+    dom = _browse(page, "--dump-dom")
+
+    assert _js_errors(dom) is None
+    assert list(_drawn_charts(dom)) == ["chart-1"] and _drawn_charts(dom)["chart-1"] >= 1
+    assert "spawn all p2" in dom and ">regression<" in dom
+
+
+# ---------------------------------------------------------------- the command
+
+def test_report_command_writes_the_page(tmp_path):
+    path = write_results(tmp_path / "r.json", quick_ids(("tgo", "gmp")))
+    out = tmp_path / "out" / "report.html"
+
+    done = CliRunner().invoke(app, ["report", str(path), "-o", str(out)])
+
+    assert done.exit_code == 0, done.output
+    assert f"wrote {out}" in done.output
+    page = out.read_text()
+    assert page.count("<script>") == 3  # error recorder, plotly.js, chart drawing: plotly.js once
+    assert "<script src" not in page and "<link" not in page  # nothing fetched: works offline
+
+
+def test_report_command_refuses_a_missing_file(tmp_path):
+    done = CliRunner().invoke(app, ["report", str(tmp_path / "none.json"), "-o",
+                                    str(tmp_path / "report.html")])
+
+    assert done.exit_code == 2
+    assert "does not exist" in done.output
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_unwritable_output_is_a_user_error(tmp_path):
+    result = results.load(write_results(tmp_path / "r.json", quick_ids(("tgo",))))
+    (tmp_path / "file").write_text("")
+
+    with pytest.raises(UserError, match="cannot write the report"):
+        report.render_report([result], tmp_path / "file" / "report.html")

@@ -18,10 +18,10 @@ A section without data is left out, and the page lists why.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import statistics
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -722,13 +722,15 @@ def _write_page(report: Report, path: str | os.PathLike) -> Path:
     page = env.get_template("report.html.j2").render(
         report=report, plotly_js=Markup(plotly.offline.get_plotlyjs()), version=__version__)
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    # Written beside the target, then renamed: a reader never sees half a page.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(page, encoding="utf-8")
         os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise UserError(f"cannot write the report {target}: {exc.strerror or exc}",
+                        "choose a file in a writable directory with -o") from None
     return target
