@@ -1,0 +1,519 @@
+"""`tgobench run`: plan every benchmark, refusing what cannot run before
+anything runs; then measure them one by one, each in its own pyperf manager
+process (`python -m tgobench.worker`), writing the result file after each, so
+an interrupted or failing run keeps every benchmark that finished.
+
+Planning: the suite (or the ad hoc benchmark), the drivers and their hello,
+the machine's topology, the placements (checked against the machine), the
+procs, the system check, and the output file (an existing one is refused
+unless appending). Measuring a benchmark: a probe run of one loop under the
+placement (proves that the benchmark runs and gives the ops of one loop),
+then pyperf calibrates loops and warmups and spawns its worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import pyperf
+
+from tgobench import __version__
+from tgobench import placement as placements_mod
+from tgobench import suites, system
+from tgobench import topology as topology_mod
+from tgobench.drivers import (DriverError, DriverInfo, DriverProcess, describe_status, find_driver,
+                              hello, parse_impls)
+from tgobench.compare import format_value
+from tgobench.errors import UserError
+from tgobench.placement import Placement
+from tgobench.results import BenchmarkId, ResultSet, ResultWriter, benchmark_metadata
+from tgobench.stats import RatioInterval, hodges_lehmann_ratio
+from tgobench.worker import ERROR_EXIT, METRICS_HOOK
+
+OUTPUT_TAIL_LINES = 15
+
+
+@dataclass
+class RunRequest:
+    """What the user asked for on the command line."""
+
+    suite: str | None = None
+    workload: str | None = None
+    params: Sequence[str] = ()
+    impls: str | None = None            # --impl text: "tgo,gmp,mine=/path"
+    cpus: Sequence[str] = ()            # --cpus, repeatable
+    numa: Sequence[str] = ()            # --numa node0,interleave
+    procs: Sequence[int] = ()           # --procs 1,2
+    output: Path | None = None
+    append: bool = False
+    pyperf_args: Sequence[str] = ()     # --fast, --rigorous, --processes N, --values N, ...
+
+
+@dataclass(frozen=True)
+class PlannedBenchmark:
+    id: BenchmarkId
+    case: suites.BenchmarkCase
+    driver: Path
+    info: DriverInfo
+    placement: Placement
+    procs: int
+    threshold: float
+
+
+@dataclass
+class RunPlan:
+    suite: suites.Suite
+    benchmarks: list[PlannedBenchmark]
+    skipped: list[str]
+    system: system.SystemReport
+    writer: ResultWriter
+    pyperf_args: list[str]
+
+    @property
+    def output(self) -> Path:
+        return self.writer.path
+
+
+@dataclass
+class RunOutcome:
+    output: Path
+    finished: list[BenchmarkId] = field(default_factory=list)
+    failed: list[tuple[BenchmarkId, str]] = field(default_factory=list)
+    missing: list[BenchmarkId] = field(default_factory=list)  # never started: interrupted
+    interrupted: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed and not self.missing and not self.interrupted
+
+
+class Reporter(Protocol):
+    """What the run tells the person watching."""
+
+    def planned(self, plan: RunPlan) -> None: ...
+    def started(self, index: int, bench: PlannedBenchmark) -> None: ...
+    def process_done(self, index: int) -> None: ...
+    def finished(self, index: int, bench: PlannedBenchmark, error: str | None) -> None: ...
+    def done(self, outcome: RunOutcome) -> None: ...
+
+
+# --- planning ------------------------------------------------------------------
+
+def default_output(suite_name: str, now: datetime | None = None) -> Path:
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return Path("results") / f"{suite_name}-{stamp}.json"
+
+
+def plan(request: RunRequest, allowed: Sequence[int] | None = None,
+         which: Callable[[str], str | None] | None = None) -> RunPlan:
+    """Check everything that can be checked before running; UserError on
+    the first thing that cannot run."""
+    if request.suite and request.workload:
+        raise UserError("give either --suite or --workload, not both",
+                        "--workload runs one benchmark ad hoc; a suite lists several")
+    placement_requests = placements_mod.from_options(request.cpus, request.numa)
+    impl_paths = parse_impls(request.impls) if request.impls else {}
+    if request.workload:
+        suite = suites.adhoc(request.workload, request.params,
+                             tuple(impl_paths) or ("tgo", "gmp"))
+    else:
+        if request.params:
+            raise UserError("--param applies to --workload only",
+                            "give --workload too, or set params in the suite file")
+        suite = suites.load(request.suite or "quick")
+    for value in request.procs:
+        if value < 1:
+            raise UserError(f"--procs {value}: procs must be at least 1", "give e.g. --procs 1,2")
+
+    names = list(impl_paths) or list(dict.fromkeys(i for e in suite.entries for i in e.impls))
+    infos: dict[str, DriverInfo] = {}
+    paths: dict[str, Path] = {}
+    for name in names:
+        paths[name] = find_driver(name, impl_paths.get(name))
+        try:
+            infos[name] = hello(name, paths[name])
+        except DriverError as exc:
+            raise UserError(f"cannot ask the {name} driver ({paths[name]}) what it runs: {exc}",
+                            "rebuild or reinstall that driver") from None
+
+    allowed = list(allowed) if allowed is not None else topology_mod.allowed_cpus()
+    topo = _topology(infos)
+    labels = [r.label for r in placement_requests] or None
+    expansion = suites.expand(suite, infos, impls=list(impl_paths) or None, placements=labels,
+                              procs=list(request.procs) or None)
+    planned_placements: dict[str, Placement] = {}
+    for case in expansion.cases:
+        if case.placement not in planned_placements:
+            wanted = placements_mod.parse(case.placement)
+            kwargs = {"which": which} if which else {}
+            planned_placements[case.placement] = placements_mod.plan(wanted, topo, allowed, **kwargs)
+    if not expansion.cases:
+        raise UserError(f"nothing to run in suite {suite.name}: every benchmark was skipped",
+                        "; ".join(expansion.skipped) or "add benchmarks to the suite")
+
+    benchmarks: list[PlannedBenchmark] = []
+    seen: set[str] = set()
+    for case in expansion.cases:
+        where = planned_placements[case.placement]
+        procs = case.procs or where.default_procs
+        bench_id = BenchmarkId.make(case.workload, case.given, case.impl, where.label, procs)
+        if bench_id.name in seen:
+            continue
+        seen.add(bench_id.name)
+        benchmarks.append(PlannedBenchmark(bench_id, case, paths[case.impl], infos[case.impl],
+                                           where, procs, case.entry.threshold))
+
+    report = system.check()
+    writer = ResultWriter(request.output or default_output(suite.name), append=request.append)
+    return RunPlan(suite, benchmarks, expansion.skipped, report, writer, list(request.pyperf_args))
+
+
+def _topology(infos: dict[str, DriverInfo]) -> topology_mod.Topology:
+    for info in infos.values():
+        if info.topology:
+            try:
+                return topology_mod.Topology.from_answer(info.topology)
+            except (KeyError, TypeError, ValueError):
+                continue
+    return topology_mod.read()
+
+
+# --- measuring -----------------------------------------------------------------
+
+class BenchmarkFailed(Exception):
+    """One benchmark could not be measured; the message says why."""
+
+
+def execute(plan: RunPlan, reporter: Reporter) -> RunOutcome:
+    outcome = RunOutcome(plan.output)
+    reporter.planned(plan)
+    pending = list(plan.benchmarks)
+    with tempfile.TemporaryDirectory(prefix="tgobench-run-") as workdir:
+        try:
+            for index, bench in enumerate(plan.benchmarks, start=1):
+                reporter.started(index, bench)
+                pending.remove(bench)
+                try:
+                    result = measure(bench, plan, Path(workdir) / f"b{index}",
+                                     lambda: reporter.process_done(index))
+                except BenchmarkFailed as exc:
+                    outcome.failed.append((bench.id, str(exc)))
+                    reporter.finished(index, bench, str(exc))
+                    continue
+                plan.writer.add(result)
+                outcome.finished.append(bench.id)
+                reporter.finished(index, bench, None)
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+            outcome.missing = [b.id for b in plan.benchmarks
+                               if b.id not in outcome.finished
+                               and b.id not in [f for f, _ in outcome.failed]]
+    reporter.done(outcome)
+    return outcome
+
+
+def _spec(bench: PlannedBenchmark, plan: RunPlan, ops_per_loop: int, error_file: Path) -> dict:
+    settings = plan.suite.pyperf
+    metadata = benchmark_metadata(
+        bench.id, params=bench.case.params, op_unit=bench.case.op_unit, suite=plan.suite.name,
+        threshold=bench.threshold, tgobench_version=__version__,
+        driver_version=bench.info.version, compiler=bench.info.compiler,
+        machine=plan.system.machine, warnings=plan.system.warning_dicts())
+    return {"name": bench.id.name, "impl": bench.id.impl, "driver": str(bench.driver),
+            "driver_version": bench.info.version, "prefix": list(bench.placement.prefix),
+            "workload": bench.case.workload, "params": bench.case.params, "procs": bench.procs,
+            "ops_per_loop": ops_per_loop, "metadata": metadata, "error_file": str(error_file),
+            "pyperf": {"processes": settings.processes, "values": settings.values,
+                       "warmups": settings.warmups, "min_time": settings.min_time,
+                       "loops": settings.loops}}
+
+
+def worker_command(spec_path: Path, output: Path, bench: PlannedBenchmark,
+                   pyperf_args: Sequence[str]) -> list[str]:
+    """The pyperf manager's command line. An explicit --affinity (else pyperf
+    pins workers to isolated CPUs on its own); the environment pyperf passes
+    to its workers is a whitelist, so tgobench's variables are named."""
+    inherit = sorted(n for n in os.environ if n.startswith("TGOBENCH_") or n == "LD_LIBRARY_PATH")
+    cmd = [sys.executable, "-m", "tgobench.worker", "--tgobench-spec", str(spec_path),
+           "--output", str(output), "--affinity", bench.placement.cpulist, "--hook", METRICS_HOOK]
+    if inherit:
+        cmd += ["--inherit-environ", ",".join(inherit)]
+    return cmd + list(pyperf_args)
+
+
+def measure(bench: PlannedBenchmark, plan: RunPlan, workdir: Path,
+            on_process: Callable[[], None] = lambda: None) -> pyperf.Benchmark:
+    """Probe, then run pyperf for one benchmark; BenchmarkFailed if either fails."""
+    workdir.mkdir(parents=True)
+    try:
+        with DriverProcess(bench.id.impl, bench.driver, bench.placement.prefix) as driver:
+            driver.hello()
+            probe = driver.run(bench.case.workload, bench.case.params, 1, bench.procs)
+    except (DriverError, UserError) as exc:
+        raise BenchmarkFailed(str(exc)) from None
+    if probe.procs and probe.procs != bench.procs:
+        raise BenchmarkFailed(f"the {bench.id.impl} driver ran with {probe.procs} Ps when asked "
+                              f"for {bench.procs}")
+    error_file, spec_path, output = workdir / "error.json", workdir / "spec.json", workdir / "out.json"
+    spec_path.write_text(json.dumps(_spec(bench, plan, probe.ops, error_file)))
+    cmd = worker_command(spec_path, output, bench, plan.pyperf_args)
+    status, text = _run_pyperf(cmd, on_process)
+    if status == 0 and output.exists():
+        return pyperf.BenchmarkSuite.load(str(output)).get_benchmarks()[0]
+    if status == ERROR_EXIT and error_file.exists():
+        raise BenchmarkFailed(json.loads(error_file.read_text())["message"])
+    tail = "\n".join("    " + line for line in text.splitlines()[-OUTPUT_TAIL_LINES:])
+    raise BenchmarkFailed(f"pyperf ended with {describe_status(status)}; its output ended with:\n{tail}")
+
+
+def _run_pyperf(cmd: list[str], on_process: Callable[[], None]) -> tuple[int, str]:
+    """Run the pyperf manager; it prints a dot per finished worker process
+    (before its first newline), which becomes on_process()."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    chunks: list[bytes] = []
+    counting = True
+    try:
+        while chunk := os.read(proc.stdout.fileno(), 65536):
+            chunks.append(chunk)
+            if counting:
+                head, newline, _ = chunk.partition(b"\n")
+                for _ in range(head.count(b".")):
+                    on_process()
+                counting = not newline
+        return proc.wait(), b"".join(chunks).decode("utf-8", "replace")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        proc.stdout.close()
+
+
+# --- the end: a table per workload ---------------------------------------------
+
+@dataclass(frozen=True)
+class Cell:
+    """One implementation's figure: the median of its per-process means and
+    their median absolute deviation."""
+
+    median: float
+    spread: float
+    processes: int
+
+
+@dataclass
+class Row:
+    key: str                                  # the benchmark without its impl
+    cells: dict[str, Cell]
+    ratios: dict[str, RatioInterval]          # impl -> its time / the first impl's
+
+
+@dataclass
+class WorkloadSummary:
+    workload: str
+    op_unit: str
+    impls: list[str]
+    rows: list[Row]
+    lines: list[str]                          # "tgo ran 1.23 times faster than gmp on ..."
+
+
+def _key(bench_id: BenchmarkId) -> str:
+    head = BenchmarkId(bench_id.workload, bench_id.params, "x", "x", 1).name.rsplit(" ", 3)[0]
+    return f"{head} {bench_id.placement} p{bench_id.procs}"
+
+
+def summarize(results: ResultSet) -> list[WorkloadSummary]:
+    """Per workload, each benchmark's implementations side by side, and
+    ratios with Hodges-Lehmann 95% intervals over per-process means
+    (stats.hodges_lehmann_ratio)."""
+    by_workload: dict[str, WorkloadSummary] = {}
+    rows: dict[tuple[str, str], Row] = {}
+    for bench in results.benchmarks:
+        workload = bench.id.workload
+        summary = by_workload.setdefault(workload, WorkloadSummary(
+            workload, bench.metadata.get("tgobench_op_unit", "op"), [], [], []))
+        if bench.id.impl not in summary.impls:
+            summary.impls.append(bench.id.impl)
+        key = _key(bench.id)
+        if (workload, key) not in rows:
+            rows[(workload, key)] = Row(key, {}, {})
+            summary.rows.append(rows[(workload, key)])
+        means = bench.run_means
+        center = statistics.median(means)
+        rows[(workload, key)].cells[bench.id.impl] = Cell(
+            center, statistics.median(abs(m - center) for m in means), len(means))
+    means_of = {(_key(b.id), b.id.impl): b.run_means for b in results.benchmarks}
+    for summary in by_workload.values():
+        for row in summary.rows:
+            impls = [impl for impl in summary.impls if impl in row.cells]
+            if len(impls) < 2:
+                continue
+            first = impls[0]
+            for other in impls[1:]:
+                interval = hodges_lehmann_ratio(means_of[(row.key, first)], means_of[(row.key, other)])
+                row.ratios[other] = interval
+                summary.lines.append(_verdict(first, other, interval, row.key))
+    return list(by_workload.values())
+
+
+def _verdict(first: str, other: str, interval: RatioInterval, key: str) -> str:
+    """`interval` is other's time over first's: above 1, first is faster."""
+    if interval.ratio >= 1:
+        fast, slow, ratio, low, high = first, other, interval.ratio, interval.low, interval.high
+    else:
+        fast, slow, ratio = other, first, 1 / interval.ratio
+        low = 1 / interval.high if interval.high > 0 else 0.0
+        high = 1 / interval.low if interval.low > 0 else math.inf
+    if interval.bounded:
+        ci = f"95% CI {low:.2f}-{high:.2f}"
+        if low <= 1 <= high:
+            ci += ", not a significant difference"
+    else:
+        ci = "too few processes for a 95% interval"
+    return f"{fast} ran {ratio:.2f} times faster than {slow} on {key} ({ci})"
+
+
+def format_cell(cell: Cell) -> str:
+    return f"{format_value(cell.median, 'second')} ± {format_value(cell.spread, 'second')}"
+
+
+def format_ratio(interval: RatioInterval) -> str:
+    if interval.bounded:
+        return f"{interval.ratio:.2f} [{interval.low:.2f}, {interval.high:.2f}]"
+    return f"{interval.ratio:.2f}"
+
+
+# --- reporters -----------------------------------------------------------------
+
+def _plan_notes(plan: RunPlan) -> list[str]:
+    notes = [f"skipped: {text}" for text in plan.skipped]
+    notes += [f"warning: {w.message}\n  fix: {w.fix}" for w in plan.system.warnings]
+    return notes
+
+
+def _outcome_notes(outcome: RunOutcome) -> list[str]:
+    notes = []
+    for bench_id, message in outcome.failed:
+        notes.append(f"FAILED {bench_id.name}: {message}")
+    if outcome.interrupted:
+        notes.append("interrupted: " + (f"{len(outcome.missing)} benchmark(s) not measured: "
+                                        + ", ".join(b.name for b in outcome.missing)
+                                        if outcome.missing else "nothing was left to measure"))
+    if outcome.finished:
+        notes.append(f"wrote {len(outcome.finished)} benchmark(s) to {outcome.output}")
+    else:
+        notes.append("no benchmark finished; no result file written")
+    return notes
+
+
+class PlainReporter:
+    """One line per event, for logs and CI."""
+
+    def __init__(self, write: Callable[[str], None] = print):
+        self.write = write
+        self.total = 0
+        self.start = 0.0
+
+    def planned(self, plan: RunPlan) -> None:
+        self.total = len(plan.benchmarks)
+        self.start = time.monotonic()
+        for note in _plan_notes(plan):
+            self.write(note)
+        self.write(f"running {self.total} benchmark(s) of suite {plan.suite.name} "
+                   f"into {plan.output}")
+
+    def started(self, index: int, bench: PlannedBenchmark) -> None:
+        self.bench_start = time.monotonic()
+        self.write(f"[{index}/{self.total}] {bench.id.name}")
+
+    def process_done(self, index: int) -> None:
+        pass
+
+    def finished(self, index: int, bench: PlannedBenchmark, error: str | None) -> None:
+        took = time.monotonic() - self.bench_start
+        self.write(f"[{index}/{self.total}] {'failed' if error else 'done'} in {took:.1f} s")
+
+    def done(self, outcome: RunOutcome) -> None:
+        self.write(f"finished in {time.monotonic() - self.start:.1f} s")
+        for note in _outcome_notes(outcome):
+            self.write(note)
+
+
+class RichReporter:
+    """A progress bar: benchmark k of n, the current one, elapsed and ETA."""
+
+    def __init__(self, console):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("ETA"), TimeRemainingColumn(),
+                                 console=console, transient=True)
+        self.overall = None
+        self.processes = 1
+
+    def planned(self, plan: RunPlan) -> None:
+        for note in _plan_notes(plan):
+            self.console.print(note, markup=False, highlight=False)
+        self.processes = max(1, plan.suite.pyperf.processes)
+        self.console.print(f"running {len(plan.benchmarks)} benchmark(s) of suite "
+                           f"{plan.suite.name} into {plan.output}", markup=False, highlight=False)
+        self.progress.start()
+        self.overall = self.progress.add_task("benchmarks", total=len(plan.benchmarks))
+
+    def started(self, index: int, bench: PlannedBenchmark) -> None:
+        self.progress.update(self.overall, description=bench.id.name)
+        self.current = 0
+
+    def process_done(self, index: int) -> None:
+        # pyperf's worker processes of this benchmark, as a fraction of one step
+        self.current += 1
+        fraction = min(self.current / (self.processes + 1), 0.95)
+        self.progress.update(self.overall, completed=index - 1 + fraction)
+
+    def finished(self, index: int, bench: PlannedBenchmark, error: str | None) -> None:
+        self.progress.update(self.overall, completed=index)
+        mark = "[red]failed[/red]" if error else "[green]done[/green]"
+        self.progress.console.print(f"{mark} {bench.id.name}", highlight=False)
+
+    def done(self, outcome: RunOutcome) -> None:
+        self.progress.stop()
+        for note in _outcome_notes(outcome):
+            self.console.print(note, markup=False, highlight=False)
+
+
+def print_summary(console, summaries: list[WorkloadSummary]) -> None:
+    """The end of a run: per workload, median ± MAD of per-process means for
+    each implementation, the ratios, then one line per comparison."""
+    from rich.table import Table
+    from rich.text import Text
+
+    for summary in summaries:
+        table = Table(title=f"{summary.workload} (time per {summary.op_unit})", title_justify="left",
+                      box=None, pad_edge=False)
+        table.add_column("benchmark")
+        for impl in summary.impls:
+            table.add_column(impl, justify="right")
+        others = summary.impls[1:]
+        for impl in others:
+            table.add_column(f"{impl}/{summary.impls[0]}", justify="right")
+        for row in summary.rows:
+            cells = [format_cell(row.cells[i]) if i in row.cells else "-" for i in summary.impls]
+            ratios = [format_ratio(row.ratios[i]) if i in row.ratios else "-" for i in others]
+            table.add_row(Text(row.key), *cells, *ratios)
+        console.print(table)
+        for line in summary.lines:
+            console.print(line, markup=False, highlight=False)
+        console.print()
