@@ -114,3 +114,134 @@ def compare(files: list[Path] = typer.Argument(..., metavar="BASELINE [NEW]",
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(compare_mod.exit_status(comparison, fail_on))
+
+
+def _fail(error: Exception) -> typer.Exit:
+    typer.echo(f"error: {error}", err=True)
+    return typer.Exit(2)
+
+
+def _int_list(text: str | None, option: str) -> list[int]:
+    from tgobench.errors import UserError
+
+    if not text:
+        return []
+    try:
+        return [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise UserError(f"{option} {text!r} is not a comma-separated list of integers",
+                        f"write e.g. {option} 1,2") from None
+
+
+@app.command()
+def run(suite: str = typer.Option(None, "--suite", "-s",
+                                  help="A shipped suite (quick, spawn, rpc, mixed, nightly) or a "
+                                       "suite file. Default: quick."),
+        workload: str = typer.Option(None, "--workload", "-w", help="Run one workload ad hoc."),
+        param: list[str] = typer.Option([], "--param", "-p", metavar="NAME=VALUE",
+                                        help="A parameter of --workload; repeatable."),
+        impl: str = typer.Option(None, "--impl", metavar="NAMES",
+                                 help="Implementations, e.g. tgo,gmp or mine=/path/to/driver."),
+        cpus: list[str] = typer.Option([], "--cpus", metavar="LIST",
+                                       help="Run drivers under taskset -c LIST; repeatable."),
+        numa: str = typer.Option(None, "--numa", metavar="NODES",
+                                 help="node0, interleave, or several: node0,interleave."),
+        procs: str = typer.Option(None, "--procs", metavar="N,...",
+                                  help="Ps to sweep, e.g. 1,2. Default: the placement's CPUs."),
+        output: Path = typer.Option(None, "-o", "--output",
+                                    help="Result file. Default: results/SUITE-TIMESTAMP.json."),
+        append: bool = typer.Option(False, "--append", help="Add runs to an existing result file."),
+        fast: bool = typer.Option(False, "--fast", help="pyperf --fast: rough answers quickly."),
+        rigorous: bool = typer.Option(False, "--rigorous", help="pyperf --rigorous: more processes."),
+        processes: int = typer.Option(None, "--processes", min=1,
+                                      help="pyperf worker processes per benchmark."),
+        values: int = typer.Option(None, "--values", min=1, help="pyperf values per process."),
+        plain: bool = typer.Option(False, "--plain", help="Plain lines, no progress bar.")) -> None:
+    """Run benchmarks under pyperf and write a result file."""
+    from rich.console import Console
+
+    from tgobench import results, runner
+    from tgobench.errors import UserError
+
+    pyperf_args = (["--fast"] if fast else []) + (["--rigorous"] if rigorous else [])
+    pyperf_args += ["--processes", str(processes)] if processes else []
+    pyperf_args += ["--values", str(values)] if values else []
+    console = Console(soft_wrap=True)
+    try:
+        request = runner.RunRequest(suite=suite, workload=workload, params=param, impls=impl,
+                                    cpus=cpus, numa=[numa] if numa else [],
+                                    procs=_int_list(procs, "--procs"), output=output,
+                                    append=append, pyperf_args=pyperf_args)
+        plan = runner.plan(request)
+    except UserError as e:
+        raise _fail(e) from None
+    if console.is_terminal and not plain:
+        reporter = runner.RichReporter(console)
+    else:
+        reporter = runner.PlainReporter(lambda line: console.print(line, markup=False,
+                                                                   highlight=False))
+    outcome = runner.execute(plan, reporter)
+    if outcome.finished:
+        console.print()
+        runner.print_summary(console, runner.summarize(results.load(outcome.output)))
+    if outcome.interrupted:
+        raise typer.Exit(130)
+    raise typer.Exit(0 if outcome.complete else 1)
+
+
+@app.command()
+def system() -> None:
+    """Check this machine for what makes benchmarks noisy, with fixes."""
+    from rich.console import Console
+
+    from tgobench import system as system_mod
+
+    report = system_mod.check()
+    console = Console(highlight=False, soft_wrap=True)
+    width = max(len(what) for what, _ in report.facts)
+    for what, value in report.facts:
+        console.print(f"{what:<{width}}  {value}", markup=False)
+    console.print()
+    if not report.warnings:
+        console.print("no warnings")
+    for warning in report.warnings:
+        console.print(f"warning: {warning.message}\n  fix: {warning.fix}", markup=False)
+
+
+list_app = typer.Typer(no_args_is_help=True, help="List what tgobench can run.")
+app.add_typer(list_app, name="list")
+
+
+@list_app.command("workloads")
+def list_workloads(impl: str = typer.Option("tgo,gmp", "--impl", metavar="NAMES",
+                                            help="Implementations to ask, e.g. tgo,gmp,go.")) -> None:
+    """The workloads of each implementation's driver, with their parameters."""
+    from rich.console import Console
+
+    from tgobench import drivers
+    from tgobench.errors import UserError
+
+    try:
+        infos, notices = drivers.hello_all(drivers.parse_impls(impl))
+    except UserError as e:
+        raise _fail(e) from None
+    console = Console(highlight=False, soft_wrap=True)
+    for notice in notices:
+        console.print(f"not available: {notice}", markup=False)
+    workloads: dict[str, list[str]] = {}
+    for name, info in infos.items():
+        for workload in info.workloads:
+            workloads.setdefault(workload, []).append(name)
+    for workload, impls in workloads.items():
+        info = infos[impls[0]].workloads[workload]
+        console.print(f"{workload}  (per {info.unit}; {', '.join(impls)})  {info.help}", markup=False)
+        params = {}
+        for name in impls:
+            for pname, param in infos[name].workloads[workload].params.items():
+                params.setdefault(pname, (param, []))[1].append(name)
+        for pname, (param, having) in params.items():
+            only = f"  [{', '.join(having)} only]" if len(having) < len(impls) else ""
+            console.print(f"    {pname:<12} {param.describe():<28} default {param.default}"
+                          f"{only}  {param.help}", markup=False)
+    if not infos:
+        raise typer.Exit(2)
