@@ -171,3 +171,17 @@ def sanitizer_build():
         return built[kind]
 
     return build
+
+
+FAKE_DRIVER = REPO / "tests" / "fixtures" / "fake_driver.py"
+
+
+@pytest.fixture
+def fake_driver_dir(tmp_path) -> Path:
+    """A directory of fake drivers (tests/fixtures/fake_driver.py, speaking
+    the protocol in Python) named as tgo and gmp, for the harness's tests."""
+    directory = tmp_path / "fake-drivers"
+    directory.mkdir()
+    for impl in IMPLS:
+        (directory / f"tgobench-driver-{impl}").symlink_to(FAKE_DRIVER)
+    return directory
