@@ -9,17 +9,15 @@ import (
 	"time"
 )
 
-func init() {
-	register(&workload{
-		name: "chan",
-		unit: "round trip",
-		help: "ping-pong between two goroutines over two unbuffered channels",
-		params: []paramSpec{
-			{name: "rounds", typ: intParam, def: int64(200000), min: 1, max: 1e9,
-				help: "round trips per loop"},
-		},
-		loop: chanLoop,
-	})
+var chanWorkload = &workload{
+	name: "chan",
+	unit: "round trip",
+	help: "ping-pong between two goroutines over two unbuffered channels",
+	params: []paramSpec{
+		{name: "rounds", typ: intParam, def: int64(200000), min: 1, max: 1e9,
+			help: "round trips per loop"},
+	},
+	loop: chanLoop,
 }
 
 func chanLoop(a *args) (loopResult, error) {

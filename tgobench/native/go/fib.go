@@ -11,17 +11,14 @@ import (
 	"time"
 )
 
-func init() {
-	register(&workload{
-		name: "fib",
-		unit: "task",
-		help: "fork-join fib(n), one goroutine per call and a sync.WaitGroup per inner call; the value is per goroutine",
-		params: []paramSpec{
-			{name: "n", typ: intParam, def: int64(25), min: 1, max: 40, help: "compute fib(n)"},
-		},
-		loop:      fibLoop,
-		summarize: fibSummary,
-	})
+var fibWorkload = &workload{
+	name: "fib",
+	unit: "task",
+	help: "fork-join fib(n), one goroutine per call and a sync.WaitGroup per inner call; the value is per goroutine",
+	params: []paramSpec{
+		{name: "n", typ: intParam, def: int64(25), min: 1, max: 40, help: "compute fib(n)"},
+	},
+	loop: fibLoop,
 }
 
 type fibNode struct {
@@ -71,10 +68,5 @@ func fibLoop(a *args) (loopResult, error) {
 		return loopResult{}, fmt.Errorf("fib(%d) gave %d in %d goroutines, expected %d in %d",
 			n, root.result, root.tasks, wantResult, wantTasks)
 	}
-	return loopResult{elapsed: elapsed, ops: wantTasks,
-		figures: map[string]float64{"result": float64(root.result)}}, nil
-}
-
-func fibSummary(loops []loopResult) object {
-	return object{{"result", uint64(loops[len(loops)-1].figures["result"])}}
+	return loopResult{elapsed: elapsed, ops: wantTasks, metrics: object{{"result", root.result}}}, nil
 }

@@ -14,7 +14,8 @@ package main
 //
 // record is safe from many goroutines (atomic adds), so the rpc clients of
 // one shard share a histogram without a lock; merge and the readers run
-// after the writers are done.
+// after the writers are done. Clients are spread over a few shards so that
+// two Ps rarely add into the same cache line.
 
 import (
 	"math"
@@ -121,4 +122,26 @@ func (h *histogram) percentile(pct float64) uint64 {
 		}
 	}
 	return min(max(slotHighest(idx), h.min), h.max)
+}
+
+// shardedHistogram spreads concurrent writers over a few histograms.
+type shardedHistogram []*histogram
+
+func newShardedHistogram(shards int) shardedHistogram {
+	h := make(shardedHistogram, shards)
+	for i := range h {
+		h[i] = newHistogram()
+	}
+	return h
+}
+
+// of is the shard of writer id.
+func (h shardedHistogram) of(id uint64) *histogram { return h[id%uint64(len(h))] }
+
+func (h shardedHistogram) merged() *histogram {
+	all := newHistogram()
+	for _, shard := range h {
+		all.merge(shard)
+	}
+	return all
 }

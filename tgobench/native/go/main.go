@@ -15,7 +15,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -25,14 +24,7 @@ import (
 	"syscall"
 )
 
-const usage = `usage: tgobench-driver-go [--procs N] [serve]
-       tgobench-driver-go [--procs N] hello
-       tgobench-driver-go [--procs N] run WORKLOAD [--PARAM VALUE]... [--loops N]
-
-Runs tgobench's workloads on the Go runtime. With no command (or serve) it
-answers the driver protocol, one JSON object per line on stdin. Parameter
-flags use dashes for underscores (--duration-ms 500).
-`
+const program = "tgobench-driver-go"
 
 func main() {
 	raiseFileLimit()
@@ -51,112 +43,214 @@ func raiseFileLimit() {
 	}
 }
 
+// Exit statuses, as the C drivers': 0 ok, 1 the run failed, 2 a mistake on
+// the command line (the message then goes to stderr).
+const (
+	exitOK        = 0
+	exitRunFailed = 1
+	exitUsage     = 2
+)
+
+// usageError is a mistake on the command line.
+type usageError string
+
+func usagef(format string, a ...any) error { return usageError(fmt.Sprintf(format, a...)) }
+func (e usageError) Error() string         { return string(e) }
+
 func cli(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	d := &driver{procs: min(runtime.NumCPU(), maxProcs)} // NumCPU: the affinity mask at start
-	var rest []string
-	for i := 0; i < len(argv); i++ {
-		arg := argv[i]
-		switch {
-		case arg == "-h" || arg == "--help":
-			fmt.Fprint(stdout, usage)
-			return 0
-		case arg == "--procs" || strings.HasPrefix(arg, "--procs="):
-			value, next, ok := flagValue(argv, i)
-			if !ok {
-				fmt.Fprintf(stderr, "--procs needs a value\n%s", usage)
-				return 2
+	d := &driver{procs: min(max(runtime.NumCPU(), 1), maxProcs)} // NumCPU: the affinity mask at start
+	status, err := d.command(argv, stdin, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\nTry '%s --help'.\n", program, err, program)
+		return exitUsage
+	}
+	return status
+}
+
+func (d *driver) command(argv []string, stdin io.Reader, stdout io.Writer) (int, error) {
+	i := 0
+	for ; i < len(argv) && strings.HasPrefix(argv[i], "-"); i++ {
+		switch name, _, _ := strings.Cut(argv[i], "="); name {
+		case "-h", "--help":
+			d.printHelp(stdout)
+			return exitOK, nil
+		case "--procs":
+			value, next, err := flagText(argv, i)
+			if err != nil {
+				return 0, err
+			}
+			if err := d.setProcs(value); err != nil {
+				return 0, err
 			}
 			i = next
-			n, err := strconv.Atoi(value)
-			if err != nil || n < 1 || n > maxProcs {
-				fmt.Fprintf(stderr, "--procs must be an integer in 1..%d, got %q\n", maxProcs, value)
-				return 2
-			}
-			d.procs = n
 		default:
-			rest = append(rest, arg)
+			return 0, usagef("unknown option '%s'", argv[i])
 		}
 	}
+	rest := argv[i:]
 	if len(rest) == 0 || rest[0] == "serve" {
 		if len(rest) > 1 {
-			fmt.Fprintf(stderr, "serve takes no arguments\n%s", usage)
-			return 2
+			return 0, usagef("serve takes no arguments")
 		}
 		if err := d.serve(stdin, stdout); err != nil {
-			fmt.Fprintf(stderr, "tgobench-driver-go: %v\n", err)
-			return 1
+			fmt.Fprintf(os.Stderr, "%s: %v; stopping\n", program, err)
+			return exitRunFailed, nil
 		}
-		return 0
+		return exitOK, nil
 	}
 	switch rest[0] {
 	case "hello":
-		return printAnswer(stdout, d.hello())
-	case "run":
-		req, err := runRequest(rest[1:])
-		if err != nil {
-			fmt.Fprintf(stderr, "%v\n%s", err, usage)
-			return 2
+		if len(rest) > 1 {
+			return 0, usagef("hello takes no arguments")
 		}
-		return printAnswer(stdout, d.handle(req))
+		return printAnswer(stdout, d.hello()), nil
+	case "run":
+		return d.runCommand(rest[1:], stdout)
 	}
-	fmt.Fprintf(stderr, "unknown command %q\n%s", rest[0], usage)
-	return 2
+	return 0, usagef("unknown command '%s'; commands: serve, hello, run", rest[0])
 }
 
-// flagValue takes the value of "--name value" or "--name=value" at argv[i].
-func flagValue(argv []string, i int) (value string, next int, ok bool) {
-	if _, v, found := strings.Cut(argv[i], "="); found {
-		return v, i, true
+func (d *driver) setProcs(value string) error {
+	n, err := strconv.Atoi(value)
+	if err != nil || n < 1 || n > maxProcs {
+		return usagef("--procs must be an integer in 1..%d, got '%s'", maxProcs, value)
 	}
-	if i+1 < len(argv) {
-		return argv[i+1], i + 1, true
-	}
-	return "", i, false
+	d.procs = n
+	return nil
 }
 
-// runRequest turns "WORKLOAD --param value ... --loops N" into the protocol's
-// run request, so that the command line and the protocol share every check.
-// A value is passed as the JSON it reads as (a number, true/false), else as
-// a string, and the workload's parameter checks judge it.
-func runRequest(argv []string) ([]byte, error) {
+// flagText is the value of the flag at argv[i] ("--name=value" or "--name
+// value") and the index of its last word.
+func flagText(argv []string, i int) (string, int, error) {
+	if _, value, found := strings.Cut(argv[i], "="); found {
+		return value, i, nil
+	}
+	if i+1 >= len(argv) {
+		return "", i, usagef("option '%s' needs a value", argv[i])
+	}
+	return argv[i+1], i + 1, nil
+}
+
+// runCommand turns "WORKLOAD --param value ... --loops N" into a run
+// request, checked exactly as the protocol checks it.
+func (d *driver) runCommand(argv []string, stdout io.Writer) (int, error) {
 	if len(argv) == 0 || strings.HasPrefix(argv[0], "-") {
-		return nil, fmt.Errorf("run needs a workload")
+		if len(argv) > 0 && (argv[0] == "--help" || argv[0] == "-h") {
+			d.printHelp(stdout)
+			return exitOK, nil
+		}
+		return 0, usagef("run needs a workload name; one of %s", workloadNames())
 	}
-	req := map[string]any{"op": "run", "workload": argv[0]}
+	w := findWorkload(argv[0])
+	if w == nil {
+		return 0, usagef("unknown workload %s; known: %s", quote(argv[0]), workloadNames())
+	}
+	req := map[string]any{"op": "run", "workload": w.name}
 	params := map[string]any{}
 	for i := 1; i < len(argv); i++ {
-		if !strings.HasPrefix(argv[i], "--") {
-			return nil, fmt.Errorf("unexpected argument %q", argv[i])
+		arg := argv[i]
+		if arg == "--help" || arg == "-h" {
+			printWorkloadHelp(stdout, w)
+			return exitOK, nil
 		}
-		name, _, _ := strings.Cut(strings.TrimPrefix(argv[i], "--"), "=")
-		value, next, ok := flagValue(argv, i)
-		if !ok {
-			return nil, fmt.Errorf("--%s needs a value", name)
+		if !strings.HasPrefix(arg, "--") {
+			return 0, usagef("unexpected argument '%s'", arg)
+		}
+		flag, _, _ := strings.Cut(arg, "=")
+		name := strings.ReplaceAll(strings.TrimPrefix(flag, "--"), "-", "_")
+		p := w.param(name)
+		if p == nil && name != "loops" && name != "procs" {
+			return 0, usagef("unknown option '%s' for %s; '%s run %s --help' lists them", flag, w.name, program, w.name)
+		}
+		value, next, err := flagText(argv, i)
+		if err != nil {
+			return 0, err
 		}
 		i = next
-		var v any = value
-		if json.Valid([]byte(value)) && !strings.HasPrefix(value, "\"") {
-			v = json.RawMessage(value)
-		}
-		if name == "loops" {
-			req["loops"] = v
-		} else {
-			params[strings.ReplaceAll(name, "-", "_")] = v
+		switch {
+		case name == "procs":
+			if err := d.setProcs(value); err != nil {
+				return 0, err
+			}
+		case name == "loops":
+			req["loops"] = flagValue(value, false)
+		default:
+			params[name] = flagValue(value, p.typ == strParam)
 		}
 	}
 	req["params"] = params
-	return json.Marshal(req)
+	run, err := d.parseRun(req)
+	if err != nil {
+		return 0, usageError(err.Error())
+	}
+	return printAnswer(stdout, run.execute()), nil
+}
+
+// flagValue is a flag's text as the JSON value a request would carry: a
+// number or a boolean where it reads as one, else a string; the protocol's
+// checks then say what was expected.
+func flagValue(text string, asString bool) any {
+	if !asString {
+		if v, err := parseJSON([]byte(text)); err == nil {
+			switch v.(type) {
+			case int64, float64, bool:
+				return v
+			}
+		}
+	}
+	return text
 }
 
 func printAnswer(w io.Writer, answer object) int {
-	b, err := json.Marshal(answer)
+	b, err := marshal(answer)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		panic(err) // only finite numbers and plain values are put in answers
 	}
 	fmt.Fprintf(w, "%s\n", b)
 	if ok, _ := answer[0].value.(bool); ok {
-		return 0
+		return exitOK
 	}
-	return 1
+	return exitRunFailed
+}
+
+func (d *driver) printHelp(w io.Writer) {
+	fmt.Fprintf(w, `Usage: %s [--procs N] [COMMAND]
+
+The Go runtime's benchmark driver (tgobench %s, protocol %d, %s): the
+workloads of the C drivers written with goroutines, channels and net.Conn.
+
+Commands:
+  serve              answer JSON requests, one per line on stdin (the default)
+  hello              print what this driver is and the workloads it runs
+  run WORKLOAD [--PARAM VALUE]... [--loops N]
+                     run one workload and print the result as one JSON line;
+                     '%s run WORKLOAD --help' lists its parameters
+
+Options:
+  --procs N          GOMAXPROCS, 1..%d; default: the CPUs this process may
+                     run on (%d)
+  -h, --help         show this help
+
+Exit status: 0 ok, 1 the run failed, 2 a mistake on the command line.
+Workloads: %s
+`, program, version, protocolVersion, runtime.Version(), program, maxProcs, d.procs,
+		strings.ReplaceAll(workloadNames(), ",", ""))
+}
+
+func printWorkloadHelp(w io.Writer, wl *workload) {
+	fmt.Fprintf(w, "Usage: %s [--procs N] run %s [--PARAM VALUE]... [--loops N]\n\n%s.\nThe value is ns per %s.\n\nParameters:\n",
+		program, wl.name, wl.help, wl.unit)
+	for _, p := range wl.params {
+		var bounds string
+		switch p.typ {
+		case intParam, floatParam:
+			bounds = fmt.Sprintf("default %v; %s..%s", p.def, formatNumber(p.min), formatNumber(p.max))
+		case boolParam:
+			bounds = fmt.Sprintf("default %v; true or false", p.def)
+		default:
+			bounds = fmt.Sprintf("default %v; one of %s", p.def, strings.Join(p.choices, ", "))
+		}
+		fmt.Fprintf(w, "  %-18s %s (%s)\n", "--"+strings.ReplaceAll(p.name, "_", "-"), p.help, bounds)
+	}
+	fmt.Fprintf(w, "  %-18s loops in one request; the result sums them (default 1; 1..%d)\n", "--loops", maxLoops)
 }

@@ -26,10 +26,10 @@ import (
 )
 
 const (
-	metricCreated    = "/sched/goroutines-created:goroutines" // Go 1.26+
-	metricGCCycles   = "/gc/cycles/total:gc-cycles"
-	metricThreads    = "/sched/threads/total:threads" // Go 1.26+
-	metricSchedLat   = "/sched/latencies:seconds"
+	metricCreated  = "/sched/goroutines-created:goroutines" // Go 1.26+
+	metricGCCycles = "/gc/cycles/total:gc-cycles"
+	metricThreads  = "/sched/threads/total:threads" // Go 1.26+
+	metricSchedLat = "/sched/latencies:seconds"
 )
 
 type runtimeCounters map[string]metrics.Value

@@ -21,6 +21,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,8 +31,8 @@ const (
 	protocolVersion = 1
 	maxLineBytes    = 1 << 20
 	maxJSONDepth    = 64
-	maxProcs        = 256 // the C runtime's TGO_MAX_PROCS
-	maxLoops        = 1000000000
+	maxProcs        = 256     // the C runtime's TGO_MAX_PROCS
+	maxLoops        = 1000000 // the C drivers' PROTO_MAX_LOOPS
 )
 
 // version is the tgobench version; the build sets it with -ldflags -X.
@@ -53,10 +54,10 @@ func (o object) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		k, _ := json.Marshal(f.key)
+		k, _ := marshal(f.key)
 		b.Write(k)
 		b.WriteByte(':')
-		v, err := json.Marshal(f.value)
+		v, err := marshal(f.value)
 		if err != nil {
 			return nil, err
 		}
@@ -64,6 +65,18 @@ func (o object) MarshalJSON() ([]byte, error) {
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
+}
+
+// marshal is json.Marshal without HTML escaping: a person reads "<=", not
+// "\u003c=".
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func errorAnswer(format string, a ...any) object {
@@ -79,49 +92,48 @@ func (d *driver) serve(in io.Reader, out io.Writer) error {
 	r := bufio.NewReaderSize(in, 64*1024)
 	w := bufio.NewWriter(out)
 	for {
-		line, tooLong, err := readLine(r)
-		if err == io.EOF && len(line) == 0 && !tooLong {
+		line, tooLong, readErr := readLine(r)
+		if readErr == io.EOF && len(line) == 0 && !tooLong {
 			return nil
 		}
-		if err != nil && err != io.EOF {
-			return err
+		if readErr != nil && readErr != io.EOF {
+			return readErr
 		}
-		var answer object
-		if tooLong {
-			answer = errorAnswer("line longer than %d bytes; send one request per line", maxLineBytes)
-		} else {
-			answer = d.handle(line)
+		answer := errorAnswer("the request line is longer than %d bytes", maxLineBytes)
+		if !tooLong {
+			answer = d.answer(line)
 		}
 		if err := writeAnswer(w, answer); err != nil {
 			return err
 		}
-		if err == io.EOF {
+		if readErr == io.EOF {
 			return nil
 		}
 	}
 }
 
-// readLine reads one line without its newline. A line over maxLineBytes is
-// consumed to its end and reported as too long.
+// readLine reads one line without its newline (nor a \r before it). A
+// line over maxLineBytes is consumed to its end, never buffered, and
+// reported as too long.
 func readLine(r *bufio.Reader) (line []byte, tooLong bool, err error) {
 	for {
 		chunk, err := r.ReadSlice('\n')
+		content := bytes.TrimSuffix(chunk, []byte("\n"))
+		if !tooLong && len(line)+len(content) > maxLineBytes {
+			tooLong, line = true, nil
+		}
 		if !tooLong {
-			if len(line)+len(chunk) > maxLineBytes+1 {
-				tooLong, line = true, nil
-			} else {
-				line = append(line, chunk...)
-			}
+			line = append(line, content...)
 		}
 		if err == bufio.ErrBufferFull {
 			continue
 		}
-		return bytes.TrimRight(line, "\r\n"), tooLong, err
+		return bytes.TrimSuffix(line, []byte("\r")), tooLong, err
 	}
 }
 
 func writeAnswer(w *bufio.Writer, answer object) error {
-	b, err := json.Marshal(answer)
+	b, err := marshal(answer)
 	if err != nil {
 		return err
 	}
@@ -130,54 +142,44 @@ func writeAnswer(w *bufio.Writer, answer object) error {
 	return w.Flush()
 }
 
-// handle answers one request line.
-func (d *driver) handle(line []byte) object {
-	if len(bytes.TrimSpace(line)) == 0 {
-		return errorAnswer(`empty line; send one JSON object per line, such as {"op":"hello"}`)
-	}
+// answer answers one request line.
+func (d *driver) answer(line []byte) object {
 	v, err := parseJSON(line)
 	if err != nil {
-		return errorAnswer("not JSON: %v; send one JSON object per line, such as {\"op\":\"hello\"}", err)
+		return errorAnswer("the request is not JSON: %v", err)
 	}
 	req, ok := v.(map[string]any)
 	if !ok {
-		return errorAnswer(`a request must be a JSON object, got %s; such as {"op":"hello"}`, typePhrase(v))
+		return errorAnswer(`a request must be a JSON object such as {"op":"hello"}, got %s`, typePhrase(v))
 	}
-	opValue, present := req["op"]
-	if !present {
-		return errorAnswer(`missing "op"; known ops: hello, run`)
-	}
-	op, ok := opValue.(string)
+	op, ok := req["op"].(string)
 	if !ok {
-		return errorAnswer(`"op" must be a string, got %s; known ops: hello, run`, typePhrase(opValue))
+		return errorAnswer(`a request needs "op": one of hello, run`)
 	}
 	switch op {
 	case "hello":
-		if err := checkKeys(req, "hello", "op"); err != nil {
+		if err := checkKeys(req, "a hello request", "op"); err != nil {
 			return errorAnswer("%v", err)
 		}
 		return d.hello()
 	case "run":
-		if err := checkKeys(req, "run", "op", "workload", "params", "loops", "procs"); err != nil {
+		run, err := d.parseRun(req)
+		if err != nil {
 			return errorAnswer("%v", err)
 		}
-		return d.run(req)
+		return run.execute()
 	case "topology":
-		return errorAnswer("the go driver has no topology op: the Go runtime places its Ps itself " +
-			"and does not expose the machine's topology; ask the tgo or gmp driver")
-	default:
-		return errorAnswer("unknown op %s; known ops: hello, run", quote(op))
+		return errorAnswer("the go driver has no topology op: the Go runtime places its Ps " +
+			"itself and does not expose the machine's topology; ask the tgo or gmp driver")
 	}
+	return errorAnswer("unknown op %s; known: hello, run", quote(op))
 }
 
-func checkKeys(req map[string]any, op string, known ...string) error {
+// checkKeys refuses a key of req that is not one of known.
+func checkKeys(req map[string]any, what string, known ...string) error {
 	for key := range req {
-		found := false
-		for _, k := range known {
-			found = found || k == key
-		}
-		if !found {
-			return fmt.Errorf("unknown key %s in a %s request; known: %s", quote(key), op, strings.Join(known, ", "))
+		if !slices.Contains(known, key) {
+			return fmt.Errorf("unknown key %s in %s; known keys: %s", quote(key), what, strings.Join(known, ", "))
 		}
 	}
 	return nil
@@ -185,20 +187,21 @@ func checkKeys(req map[string]any, op string, known ...string) error {
 
 func (d *driver) hello() object {
 	described := object{}
-	for _, name := range workloadNames() {
-		w := workloads[name]
+	for _, w := range registry {
 		params := object{}
 		for _, p := range w.params {
 			spec := object{{"type", string(p.typ)}, {"default", p.def}}
 			switch p.typ {
-			case intParam, floatParam:
-				spec = append(spec, field{"min", rangeValue(p, p.min)}, field{"max", rangeValue(p, p.max)})
+			case intParam:
+				spec = append(spec, field{"min", int64(p.min)}, field{"max", int64(p.max)})
+			case floatParam:
+				spec = append(spec, field{"min", p.min}, field{"max", p.max})
 			case strParam:
 				spec = append(spec, field{"choices", p.choices})
 			}
 			params = append(params, field{p.name, append(spec, field{"help", p.help})})
 		}
-		described = append(described, field{name, object{
+		described = append(described, field{w.name, object{
 			{"unit", w.unit}, {"help", w.help}, {"params", params}}})
 	}
 	return object{
@@ -212,78 +215,174 @@ func (d *driver) hello() object {
 	}
 }
 
-func rangeValue(p paramSpec, v float64) any {
-	if p.typ == intParam {
-		return int64(v)
-	}
-	return v
+// runRequest is a run request that passed every check.
+type runRequest struct {
+	w     *workload
+	args  *args
+	loops int
 }
 
-func (d *driver) run(req map[string]any) object {
-	nameValue, present := req["workload"]
-	if !present {
-		return errorAnswer(`missing "workload"; known workloads: %s`, strings.Join(workloadNames(), ", "))
+// parseRun checks a whole run request before anything runs: its keys, the
+// workload, every parameter against its spec, loops and procs.
+func (d *driver) parseRun(req map[string]any) (*runRequest, error) {
+	if err := checkKeys(req, "a run request", "op", "workload", "params", "loops", "procs"); err != nil {
+		return nil, err
 	}
-	name, ok := nameValue.(string)
+	name, ok := req["workload"].(string)
 	if !ok {
-		return errorAnswer(`"workload" must be a string, got %s; known workloads: %s`,
-			typePhrase(nameValue), strings.Join(workloadNames(), ", "))
+		return nil, fmt.Errorf(`a run request needs "workload": a string, one of %s`, workloadNames())
 	}
-	w := workloads[name]
+	w := findWorkload(name)
 	if w == nil {
-		return errorAnswer("unknown workload %s; known: %s", quote(name), strings.Join(workloadNames(), ", "))
+		return nil, fmt.Errorf("unknown workload %s; known: %s", quote(name), workloadNames())
 	}
-	loops, err := intField(req, "loops", 1, 1, maxLoops)
-	if err != nil {
-		return errorAnswer("%v", err)
+	a := &args{values: map[string]any{}, procs: d.procs}
+	for _, p := range w.params {
+		a.values[p.name] = p.def
 	}
-	procs, err := intField(req, "procs", int64(d.procs), 1, maxProcs)
-	if err != nil {
-		return errorAnswer("%v", err)
-	}
-	given := map[string]any{}
-	if p, present := req["params"]; present {
-		if given, ok = p.(map[string]any); !ok {
-			return errorAnswer(`"params" must be an object, got %s`, typePhrase(p))
+	if raw, present := req["params"]; present {
+		given, ok := raw.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf(`"params" must be an object such as {"%s": ...}, got %s`,
+				w.params[0].name, typePhrase(raw))
+		}
+		for _, key := range sortedKeys(given) {
+			p := w.param(key)
+			if p == nil {
+				return nil, fmt.Errorf("unknown parameter %s for %s; known: %s", quote(key), w.name, w.paramNames())
+			}
+			v, err := p.check(" of "+w.name, given[key])
+			if err != nil {
+				return nil, err
+			}
+			a.values[key] = v
 		}
 	}
-	a, err := checkParams(w, given)
-	if err != nil {
-		return errorAnswer("%v", err)
+	run := &runRequest{w: w, args: a, loops: 1}
+	if raw, present := req["loops"]; present {
+		loops, err := checkInteger("loops", "", raw, 1, maxLoops)
+		if err != nil {
+			return nil, err
+		}
+		run.loops = int(loops)
 	}
-	a.procs = int(procs)
-	return runLoops(w, a, int(loops))
+	if raw, present := req["procs"]; present {
+		procs, err := checkInteger("procs", "", raw, 1, maxProcs)
+		if err != nil {
+			return nil, err
+		}
+		a.procs = int(procs)
+	}
+	return run, nil
 }
 
-// runLoops runs a checked request and builds its answer.
-func runLoops(w *workload, a *args, loops int) object {
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// check converts a parameter's JSON value, or says what was expected.
+func (p *paramSpec) check(of string, v any) (any, error) {
+	switch p.typ {
+	case intParam:
+		return checkInteger(p.name, of, v, p.min, p.max)
+	case floatParam:
+		var f float64
+		switch n := v.(type) {
+		case int64:
+			f = float64(n)
+		case float64:
+			f = n
+		default:
+			return nil, fmt.Errorf("%s%s must be a number in %s..%s, got %s", p.name, of,
+				formatNumber(p.min), formatNumber(p.max), describeValue(v))
+		}
+		if f < p.min || f > p.max {
+			return nil, fmt.Errorf("%s%s is %s, out of range: give %s..%s", p.name, of,
+				describeValue(v), formatNumber(p.min), formatNumber(p.max))
+		}
+		return f, nil
+	case boolParam:
+		b, ok := v.(bool)
+		if !ok {
+			return nil, fmt.Errorf("%s%s must be true or false, got %s", p.name, of, describeValue(v))
+		}
+		return b, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("%s%s must be a string, got %s", p.name, of, describeValue(v))
+	}
+	if !slices.Contains(p.choices, s) {
+		return nil, fmt.Errorf("%s%s must be one of: %s; got %s", p.name, of,
+			strings.Join(p.choices, ", "), describeValue(v))
+	}
+	return s, nil
+}
+
+// checkInteger accepts a number with an integral value (1000, 1e3, 1000.0)
+// in [min, max].
+func checkInteger(name, of string, v any, min, max float64) (int64, error) {
+	var f float64
+	switch n := v.(type) {
+	case int64:
+		f = float64(n)
+	case float64:
+		f = n
+	}
+	_, isNumber := v.(int64)
+	if _, isFloat := v.(float64); !(isNumber || isFloat) || f != math.Trunc(f) {
+		return 0, fmt.Errorf("%s%s must be an integer in %s..%s, got %s", name, of,
+			formatNumber(min), formatNumber(max), describeValue(v))
+	}
+	if f < min || f > max {
+		return 0, fmt.Errorf("%s%s is %s, out of range: give %s..%s", name, of,
+			describeValue(v), formatNumber(min), formatNumber(max))
+	}
+	if n, ok := v.(int64); ok {
+		return n, nil
+	}
+	return int64(f), nil
+}
+
+// execute runs the loops of a checked request in this process's one Go
+// runtime and builds the answer. elapsed_ns and ops sum the loops as each
+// measured them; the workload's own metrics are those of the last loop (as
+// in the C drivers); the counters cover all loops.
+func (run *runRequest) execute() object {
+	w, a := run.w, run.args
 	if runtime.GOMAXPROCS(0) != a.procs {
 		runtime.GOMAXPROCS(a.procs)
 	}
 	resetPeakRSS()
 	before := readRuntimeCounters()
-	results := make([]loopResult, 0, loops)
-	for i := 0; i < loops; i++ {
-		r, err := w.loop(a)
-		if err != nil {
-			return errorAnswer("%s: %v", w.name, err)
-		}
-		results = append(results, r)
-	}
-	counters := readRuntimeCounters().since(before)
-
 	var elapsed time.Duration
 	var ops uint64
-	perLoop := make([]int64, len(results))
-	for i, r := range results {
+	var last loopResult
+	perLoop := make([]int64, run.loops)
+	for i := 0; i < run.loops; i++ {
+		a.loop = i
+		r, err := w.loop(a)
+		if err == nil && r.ops == 0 {
+			err = errors.New("the loop reported no operations")
+		}
+		if err != nil {
+			return errorAnswer("%s: %v (loop %d of %d)", w.name, err, i+1, run.loops)
+		}
+		perLoop[i] = r.elapsed.Nanoseconds()
 		elapsed += r.elapsed
 		ops += r.ops
-		perLoop[i] = r.elapsed.Nanoseconds()
+		last = r
 	}
-	metrics := object{{"peak_rss_kib", peakRSSKiB()}, {"counters", counters}}
-	if w.summarize != nil {
-		metrics = append(metrics, w.summarize(results)...)
+	metrics := object{
+		{"peak_rss_kib", peakRSSKiB()},
+		{"counters", readRuntimeCounters().since(before)},
 	}
+	metrics = append(metrics, last.metrics...)
 	params := object{}
 	for _, p := range w.params {
 		params = append(params, field{p.name, a.values[p.name]})
@@ -292,7 +391,7 @@ func runLoops(w *workload, a *args, loops int) object {
 		{"ok", true},
 		{"workload", w.name},
 		{"elapsed_ns", elapsed.Nanoseconds()},
-		{"loops", loops},
+		{"loops", run.loops},
 		{"ops", ops},
 		{"unit", w.unit},
 		{"procs", a.procs},
@@ -302,208 +401,56 @@ func runLoops(w *workload, a *args, loops int) object {
 	}
 }
 
-// checkParams fills in defaults and checks every given parameter's name,
-// type and range.
-func checkParams(w *workload, given map[string]any) (*args, error) {
-	a := &args{values: map[string]any{}}
-	for _, p := range w.params {
-		a.values[p.name] = p.def
-	}
-	for name, raw := range given {
-		p := w.param(name)
-		if p == nil {
-			return nil, fmt.Errorf("unknown parameter %s for %s; known: %s", quote(name), w.name, w.paramNames())
-		}
-		v, err := convertParam(w, p, raw)
-		if err != nil {
-			return nil, err
-		}
-		a.values[name] = v
-	}
-	return a, nil
-}
+func formatNumber(f float64) string { return strconv.FormatFloat(f, 'g', 15, 64) }
 
-func convertParam(w *workload, p *paramSpec, raw any) (any, error) {
-	what := fmt.Sprintf("parameter %s of %s", quote(p.name), w.name)
-	switch p.typ {
-	case intParam:
-		n, ok := raw.(json.Number)
-		if !ok {
-			return nil, fmt.Errorf("%s must be an integer, got %s", what, typePhrase(raw))
-		}
-		i, ok := integral(n)
-		if !ok {
-			return nil, fmt.Errorf("%s must be an integer, got %s", what, n)
-		}
-		if float64(i) < p.min || float64(i) > p.max {
-			return nil, fmt.Errorf("%s is %d, out of range %s..%s", what, i,
-				formatNumber(p.min, true), formatNumber(p.max, true))
-		}
-		return i, nil
-	case floatParam:
-		n, ok := raw.(json.Number)
-		if !ok {
-			return nil, fmt.Errorf("%s must be a number, got %s", what, typePhrase(raw))
-		}
-		f, err := n.Float64()
-		if err != nil || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("%s must be a finite number, got %s", what, n)
-		}
-		if f < p.min || f > p.max {
-			return nil, fmt.Errorf("%s is %s, out of range %s..%s", what, formatNumber(f, false),
-				formatNumber(p.min, false), formatNumber(p.max, false))
-		}
-		return f, nil
-	case boolParam:
-		b, ok := raw.(bool)
-		if !ok {
-			return nil, fmt.Errorf("%s must be true or false, got %s", what, typePhrase(raw))
-		}
-		return b, nil
-	default:
-		s, ok := raw.(string)
-		if !ok {
-			return nil, fmt.Errorf("%s must be a string, one of %s; got %s", what,
-				strings.Join(p.choices, ", "), typePhrase(raw))
-		}
-		for _, c := range p.choices {
-			if c == s {
-				return s, nil
-			}
-		}
-		return nil, fmt.Errorf("%s is %s; choices: %s", what, quote(s), strings.Join(p.choices, ", "))
-	}
-}
-
-// intField reads an optional integer of a request.
-func intField(req map[string]any, key string, def, min, max int64) (int64, error) {
-	raw, present := req[key]
-	if !present {
-		return def, nil
-	}
-	n, ok := raw.(json.Number)
-	if !ok {
-		return 0, fmt.Errorf("%s must be an integer, got %s", quote(key), typePhrase(raw))
-	}
-	i, ok := integral(n)
-	if !ok {
-		return 0, fmt.Errorf("%s must be an integer, got %s", quote(key), n)
-	}
-	if i < min || i > max {
-		return 0, fmt.Errorf("%s is %d, out of range %d..%d", quote(key), i, min, max)
-	}
-	return i, nil
-}
-
-// integral accepts 1000 and 1e3 but not 1.5, nor a value past 2^53 that a
-// float cannot hold exactly.
-func integral(n json.Number) (int64, bool) {
-	if i, err := n.Int64(); err == nil {
-		return i, true
-	}
-	f, err := n.Float64()
-	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-		return 0, false
-	}
-	return int64(f), true
-}
-
-func formatNumber(f float64, asInt bool) string {
-	if asInt {
-		return strconv.FormatInt(int64(f), 10)
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
-}
-
-// parseJSON parses exactly one JSON value, keeping numbers as written and
-// rejecting duplicate keys (which encoding/json would silently merge).
-func parseJSON(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	v, err := decodeValue(dec, 0)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("more than one value on the line")
-	}
-	return v, nil
-}
-
-func decodeValue(dec *json.Decoder, depth int) (any, error) {
-	tok, err := dec.Token()
-	if err == io.EOF {
-		return nil, errors.New("unexpected end of line")
-	}
-	if err != nil {
-		return nil, err
-	}
-	delim, ok := tok.(json.Delim)
-	if !ok {
-		return tok, nil
-	}
-	if depth >= maxJSONDepth {
-		return nil, fmt.Errorf("nested deeper than %d levels", maxJSONDepth)
-	}
-	switch delim {
-	case '{':
-		m := map[string]any{}
-		for dec.More() {
-			keyTok, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			key := keyTok.(string)
-			if _, dup := m[key]; dup {
-				return nil, fmt.Errorf("duplicate key %s", quote(key))
-			}
-			if m[key], err = decodeValue(dec, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		_, err = dec.Token()
-		return m, err
-	case '[':
-		var items []any
-		for dec.More() {
-			item, err := decodeValue(dec, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			items = append(items, item)
-		}
-		_, err = dec.Token()
-		return items, err
-	}
-	return nil, fmt.Errorf("unexpected %v", delim)
-}
-
+// typePhrase names the type of a JSON value as the C driver does.
 func typePhrase(v any) string {
 	switch t := v.(type) {
 	case nil:
 		return "null"
 	case bool:
-		return "a boolean"
-	case json.Number:
-		if _, ok := integral(t); ok {
-			return "an integer"
-		}
-		return "a number"
+		return strconv.FormatBool(t)
+	case int64:
+		return "an integer"
+	case float64:
+		return "a number with a fraction"
 	case string:
 		return "a string"
 	case []any:
 		return "an array"
-	case map[string]any:
-		return "an object"
 	}
-	return fmt.Sprintf("%T", v)
+	return "an object"
 }
 
-// quote shows a user's string in a message: quoted, escaped, shortened.
-func quote(s string) string {
-	const limit = 60
-	if len(s) > limit {
-		s = s[:limit] + "..."
+// describeValue shows what a person sent: 1.5, the string 'abc', true.
+func describeValue(v any) string {
+	switch t := v.(type) {
+	case int64:
+		return strconv.FormatInt(t, 10)
+	case float64:
+		return formatNumber(t)
+	case string:
+		return "the string " + quote(t)
 	}
-	return strconv.Quote(s)
+	return typePhrase(v)
+}
+
+// quote shows a user's string in a message: single-quoted, bytes outside
+// printable ASCII escaped, shortened.
+func quote(s string) string {
+	const shown = 48
+	var b strings.Builder
+	b.WriteByte('\'')
+	for i := 0; i < len(s) && i < shown; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "\\x%02x", c)
+		}
+	}
+	if len(s) > shown {
+		b.WriteString("...")
+	}
+	b.WriteByte('\'')
+	return b.String()
 }

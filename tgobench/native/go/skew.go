@@ -14,20 +14,18 @@ import (
 	"time"
 )
 
-func init() {
-	register(&workload{
-		name: "skew",
-		unit: "task",
-		help: "one goroutine starts goroutines whose length varies 32x by index " +
-			"(no balance figure: Go does not expose which P ran a goroutine)",
-		params: []paramSpec{
-			{name: "tasks", typ: intParam, def: int64(10000), min: 1, max: 10000000,
-				help: "goroutines started per loop"},
-			{name: "units", typ: intParam, def: int64(200), min: 1, max: 1000000,
-				help: "LCG steps of the shortest goroutine; the longest take 32x"},
-		},
-		loop: skewLoop,
-	})
+var skewWorkload = &workload{
+	name: "skew",
+	unit: "task",
+	help: "one goroutine starts goroutines whose length varies 32x by index " +
+		"(no balance figure: Go does not expose which P ran a goroutine)",
+	params: []paramSpec{
+		{name: "tasks", typ: intParam, def: int64(10000), min: 1, max: 10000000,
+			help: "goroutines started per loop"},
+		{name: "units", typ: intParam, def: int64(200), min: 1, max: 1000000,
+			help: "LCG steps of the shortest goroutine; the longest take 32x"},
+	},
+	loop: skewLoop,
 }
 
 func skewWork(i, units uint64) uint64 { return units << (mix64(i) % 6) }

@@ -12,17 +12,15 @@ import (
 	"time"
 )
 
-func init() {
-	register(&workload{
-		name: "spawn",
-		unit: "task",
-		help: "one goroutine starts N trivial goroutines and waits for them (sync.WaitGroup)",
-		params: []paramSpec{
-			{name: "tasks", typ: intParam, def: int64(1000000), min: 1, max: 100000000,
-				help: "goroutines started per loop"},
-		},
-		loop: spawnLoop,
-	})
+var spawnWorkload = &workload{
+	name: "spawn",
+	unit: "task",
+	help: "one goroutine starts N trivial goroutines and waits for them (sync.WaitGroup)",
+	params: []paramSpec{
+		{name: "tasks", typ: intParam, def: int64(1000000), min: 1, max: 100000000,
+			help: "goroutines started per loop"},
+	},
+	loop: spawnLoop,
 }
 
 func spawnLoop(a *args) (loopResult, error) {

@@ -14,19 +14,17 @@ import (
 
 const maxTreeNodes = 100000000
 
-func init() {
-	register(&workload{
-		name: "spawn-tree",
-		unit: "task",
-		help: "recursive spawn from one goroutine, fan-out b, depth d; the value is per tree node",
-		params: []paramSpec{
-			{name: "fanout", typ: intParam, def: int64(4), min: 1, max: 64,
-				help: "children per inner node"},
-			{name: "depth", typ: intParam, def: int64(10), min: 0, max: 30,
-				help: "levels below the root (the tree has at most 1e8 nodes)"},
-		},
-		loop: spawnTreeLoop,
-	})
+var spawnTreeWorkload = &workload{
+	name: "spawn-tree",
+	unit: "task",
+	help: "recursive spawn from one goroutine, fan-out b, depth d; the value is per tree node",
+	params: []paramSpec{
+		{name: "fanout", typ: intParam, def: int64(4), min: 1, max: 64,
+			help: "children per inner node"},
+		{name: "depth", typ: intParam, def: int64(10), min: 0, max: 30,
+			help: "levels below the root (the tree has at most 1e8 nodes)"},
+	},
+	loop: spawnTreeLoop,
 }
 
 // treeSize is sum_{i=0..depth} fanout^i, or 0 past maxTreeNodes.

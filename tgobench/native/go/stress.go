@@ -33,22 +33,20 @@ const (
 	noChan    = -1 // a source's in, a sink's out
 )
 
-func init() {
-	register(&workload{
-		name: "stress",
-		unit: "task",
-		help: "a seeded random mix of spawn trees and channel pipelines with yields, " +
-			"sleeps and a mutex; checks every goroutine ran exactly once",
-		params: []paramSpec{
-			{name: "seed", typ: intParam, def: int64(1), min: 0, max: 2147483648,
-				help: "seed of the random plan; the same seed gives the same plan"},
-			{name: "tasks", typ: intParam, def: int64(10000), min: 1, max: 10000000,
-				help: "goroutines in the plan, every one run exactly once"},
-			{name: "chans", typ: intParam, def: int64(8), min: 1, max: 1024,
-				help: "channels shared by the pipelines"},
-		},
-		loop: stressLoop,
-	})
+var stressWorkload = &workload{
+	name: "stress",
+	unit: "task",
+	help: "a seeded random mix of spawn trees and channel pipelines with yields, " +
+		"sleeps and a mutex; checks every goroutine ran exactly once",
+	params: []paramSpec{
+		{name: "seed", typ: intParam, def: int64(1), min: 0, max: 2147483648,
+			help: "seed of the random plan; the same seed gives the same plan"},
+		{name: "tasks", typ: intParam, def: int64(10000), min: 1, max: 10000000,
+			help: "goroutines in the plan, every one run exactly once"},
+		{name: "chans", typ: intParam, def: int64(8), min: 1, max: 1024,
+			help: "channels shared by the pipelines"},
+	},
+	loop: stressLoop,
 }
 
 // stressTask is written by the spawning goroutine before `go`.
@@ -59,15 +57,15 @@ type stressTask struct {
 }
 
 type stressRun struct {
-	seed     uint64
-	tasks    []stressTask
-	ran      []atomic.Uint32
-	chans    []chan uint64
-	all      sync.WaitGroup
-	mu       sync.Mutex
-	muCount  uint64 // only under mu
-	muEnters atomic.Uint64
-	twice    atomic.Int64 // -1, or the first id that ran twice
+	seed                                   uint64
+	tasks                                  []stressTask
+	ran                                    []atomic.Uint32
+	chans                                  []chan uint64
+	all                                    sync.WaitGroup
+	mu                                     sync.Mutex
+	muCount                                uint64 // only under mu
+	muEnters                               atomic.Uint64
+	twice                                  atomic.Int64 // -1, or the first id that ran twice
 	sentSum, sentCount, recvSum, recvCount atomic.Uint64
 }
 

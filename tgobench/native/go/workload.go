@@ -9,7 +9,6 @@ package main
 // ranges, so that a suite runs unchanged on every implementation.
 
 import (
-	"sort"
 	"strings"
 	"time"
 )
@@ -37,20 +36,17 @@ type paramSpec struct {
 type args struct {
 	values map[string]any
 	procs  int
+	loop   int // 0 for the first loop of a request
 }
 
-func (a *args) int(name string) int64     { return a.values[name].(int64) }
-func (a *args) float(name string) float64 { return a.values[name].(float64) }
-func (a *args) str(name string) string    { return a.values[name].(string) }
+func (a *args) int(name string) int64  { return a.values[name].(int64) }
+func (a *args) str(name string) string { return a.values[name].(string) }
 
 // loopResult is what one loop measured.
 type loopResult struct {
 	elapsed time.Duration // the measured part only
 	ops     uint64        // operations the value is per
-	// Per-workload material that summarize turns into the request's
-	// figures: numbers by name, and latencies.
-	figures map[string]float64
-	latency *histogram
+	metrics object        // the workload's own figures
 }
 
 type workload struct {
@@ -59,22 +55,30 @@ type workload struct {
 	help   string
 	params []paramSpec
 	loop   func(a *args) (loopResult, error)
-	// summarize turns the loops' results into the workload's own metrics;
-	// nil when it has none.
-	summarize func(loops []loopResult) object
 }
 
-var workloads = map[string]*workload{}
+// registry lists the workloads in the order hello gives them, the C
+// drivers' order (workloads/registry.c).
+var registry = []*workload{
+	spawnWorkload, spawnTreeWorkload, yieldWorkload, chanWorkload, fibWorkload,
+	skewWorkload, parkedWorkload, stressWorkload, rpcWorkload, mixedWorkload,
+}
 
-func register(w *workload) { workloads[w.name] = w }
-
-func workloadNames() []string {
-	names := make([]string, 0, len(workloads))
-	for name := range workloads {
-		names = append(names, name)
+func findWorkload(name string) *workload {
+	for _, w := range registry {
+		if w.name == name {
+			return w
+		}
 	}
-	sort.Strings(names)
-	return names
+	return nil
+}
+
+func workloadNames() string {
+	names := make([]string, len(registry))
+	for i, w := range registry {
+		names[i] = w.name
+	}
+	return strings.Join(names, ", ")
 }
 
 func (w *workload) param(name string) *paramSpec {

@@ -11,19 +11,17 @@ import (
 	"time"
 )
 
-func init() {
-	register(&workload{
-		name: "yield",
-		unit: "switch",
-		help: "K goroutines each call runtime.Gosched M times; the value is per yield",
-		params: []paramSpec{
-			{name: "tasks", typ: intParam, def: int64(4), min: 1, max: 1000000,
-				help: "goroutines yielding at once"},
-			{name: "yields", typ: intParam, def: int64(250000), min: 1, max: 1e9,
-				help: "yields per goroutine"},
-		},
-		loop: yieldLoop,
-	})
+var yieldWorkload = &workload{
+	name: "yield",
+	unit: "switch",
+	help: "K goroutines each call runtime.Gosched M times; the value is per yield",
+	params: []paramSpec{
+		{name: "tasks", typ: intParam, def: int64(4), min: 1, max: 1000000,
+			help: "goroutines yielding at once"},
+		{name: "yields", typ: intParam, def: int64(250000), min: 1, max: 1e9,
+			help: "yields per goroutine"},
+	},
+	loop: yieldLoop,
 }
 
 func yieldLoop(a *args) (loopResult, error) {

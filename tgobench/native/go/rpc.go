@@ -1,0 +1,333 @@
+package main
+
+// rpc: a loopback TCP echo inside the driver, as a Go service is written:
+// one server goroutine per accepted connection and one client goroutine per
+// connection, each blocking in Read and Write on a net.Conn while the
+// runtime's netpoller parks and wakes them. A message is a 4-byte
+// little-endian length and then `size` payload bytes that depend on
+// (conn, seq); the client checks every reply's payload. TCP_NODELAY, on
+// 127.0.0.1 only.
+//
+// Closed loop: each client sends `requests` requests, one at a time, per
+// loop; latency is from send to reply. Open loop: the clients together send
+// at `rate` requests per second for `duration_ms`, connection c's k-th
+// request scheduled at (k*conns + c)/rate seconds from the start; latency
+// is measured from the scheduled send time, so a stalled server shows as
+// latency instead of as fewer requests (no coordinated omission).
+//
+// Timed: from the moment every client may start until the last reply.
+// Not timed: listening, connecting and accepting the connections, and
+// closing them. fds_before/fds_after count the open descriptors before the
+// listener opens and after every connection and the listener are closed:
+// equal unless a descriptor leaked. The descriptor limit is raised to the
+// hard limit at start (main.go); a request that needs more descriptors than
+// that, or runs out of ports or descriptors on the way, is an error and
+// every descriptor it opened is closed.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const frameHeader = 4
+
+var rpcWorkload = &workload{
+	name: "rpc",
+	unit: "request",
+	help: "loopback TCP echo, a server goroutine per connection and a client goroutine " +
+		"per connection; closed loop, or open loop at a fixed rate",
+	params: []paramSpec{
+		{name: "conns", typ: intParam, def: int64(64), min: 1, max: 100000,
+			help: "connections, each with its own client and server goroutine"},
+		{name: "size", typ: intParam, def: int64(64), min: 1, max: 1048576,
+			help: "payload bytes per message"},
+		{name: "requests", typ: intParam, def: int64(1000), min: 1, max: 1e9,
+			help: "closed loop: requests per connection per loop"},
+		{name: "mode", typ: strParam, def: "closed", choices: []string{"closed", "open"},
+			help: "closed: each client waits for its reply; open: requests at a fixed rate"},
+		{name: "rate", typ: intParam, def: int64(20000), min: 1, max: 10000000,
+			help: "open loop: requests per second over all connections"},
+		{name: "duration_ms", typ: intParam, def: int64(1000), min: 1, max: 3600000,
+			help: "open loop: how long each loop sends"},
+	},
+	loop: rpcLoop,
+}
+
+// fillPayload writes the bytes of request seq on connection conn.
+func fillPayload(p []byte, conn, seq uint64) {
+	x := mix64(conn<<32 ^ seq)
+	for i := range p {
+		if i%8 == 0 {
+			x = mix64(x)
+		}
+		p[i] = byte(x >> (8 * (i % 8)))
+	}
+}
+
+// echoPair is one loopback connection: the client's end and the server's.
+type echoPair struct{ client, server *net.TCPConn }
+
+// openPairs listens on 127.0.0.1 and connects n pairs, TCP_NODELAY on both
+// ends. On failure it closes what it opened.
+func openPairs(n int) (*net.TCPListener, []echoPair, error) {
+	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listening on 127.0.0.1: %w", describeNetErr(err))
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	pairs := make([]echoPair, 0, n)
+	for i := 0; i < n; i++ {
+		client, err := net.DialTCP("tcp4", nil, addr)
+		if err == nil {
+			var server *net.TCPConn
+			if server, err = ln.AcceptTCP(); err == nil {
+				pairs = append(pairs, echoPair{client, server})
+				client.SetNoDelay(true) // Go's default, stated
+				server.SetNoDelay(true)
+				continue
+			}
+			client.Close()
+		}
+		closePairs(pairs)
+		ln.Close()
+		return nil, nil, fmt.Errorf("opening connection %d of %d: %w", i+1, n, describeNetErr(err))
+	}
+	return ln, pairs, nil
+}
+
+func closePairs(pairs []echoPair) {
+	for _, p := range pairs {
+		p.client.Close()
+		p.server.Close()
+	}
+}
+
+// describeNetErr adds the fix to the errors a user can do something about.
+func describeNetErr(err error) error {
+	switch {
+	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE):
+		return fmt.Errorf("%v: out of file descriptors (limit %d); use fewer connections or raise the hard RLIMIT_NOFILE",
+			err, fileLimit())
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("%v: out of local ports; use fewer connections", err)
+	}
+	return err
+}
+
+func fileLimit() uint64 {
+	var lim syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	return lim.Cur
+}
+
+// echo serves one connection until the client closes it: read a frame,
+// write it back.
+func echo(conn *net.TCPConn, maxSize int) error {
+	r := bufio.NewReader(conn)
+	buf := make([]byte, frameHeader+maxSize)
+	for {
+		if _, err := io.ReadFull(r, buf[:frameHeader]); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		n := int(binary.LittleEndian.Uint32(buf))
+		if n > maxSize {
+			return fmt.Errorf("server received a frame of %d bytes, more than %d", n, maxSize)
+		}
+		if _, err := io.ReadFull(r, buf[frameHeader:frameHeader+n]); err != nil {
+			return err
+		}
+		if _, err := conn.Write(buf[:frameHeader+n]); err != nil {
+			return err
+		}
+	}
+}
+
+// client is one connection's requester; it reuses its buffers.
+type client struct {
+	id   uint64
+	conn *net.TCPConn
+	r    *bufio.Reader
+	out  []byte
+	in   []byte
+}
+
+func newClient(id int, conn *net.TCPConn, size int) *client {
+	c := &client{id: uint64(id), conn: conn, r: bufio.NewReader(conn),
+		out: make([]byte, frameHeader+size), in: make([]byte, frameHeader+size)}
+	binary.LittleEndian.PutUint32(c.out, uint32(size))
+	return c
+}
+
+// roundTrip sends request seq and checks its reply.
+func (c *client) roundTrip(seq uint64) error {
+	fillPayload(c.out[frameHeader:], c.id, seq)
+	if _, err := c.conn.Write(c.out); err != nil {
+		return fmt.Errorf("connection %d, request %d: writing: %w", c.id, seq, err)
+	}
+	if _, err := io.ReadFull(c.r, c.in); err != nil {
+		return fmt.Errorf("connection %d, request %d: reading the reply: %w", c.id, seq, err)
+	}
+	if !bytes.Equal(c.in, c.out) {
+		return fmt.Errorf("connection %d, request %d: the reply differs from the request", c.id, seq)
+	}
+	return nil
+}
+
+// firstError keeps the first error of many goroutines and runs abort once,
+// so that the others stop instead of waiting for replies that never come.
+type firstError struct {
+	once  sync.Once
+	err   error
+	abort func()
+}
+
+func (f *firstError) set(err error) {
+	if err != nil {
+		f.once.Do(func() { f.err = err; f.abort() })
+	}
+}
+
+func rpcLoop(a *args) (loopResult, error) {
+	conns, size := int(a.int("conns")), int(a.int("size"))
+	fdsBefore := openFDs()
+	if need, limit := uint64(2*conns+16), fileLimit(); need > limit {
+		return loopResult{}, fmt.Errorf("%d connections need %d descriptors (client and server ends), the limit is %d; "+
+			"use conns <= %d or raise the hard RLIMIT_NOFILE", conns, need, limit, (limit-16)/2)
+	}
+	ln, pairs, err := openPairs(conns)
+	if err != nil {
+		return loopResult{}, err
+	}
+
+	failed := &firstError{abort: func() { closePairs(pairs) }}
+	var servers sync.WaitGroup
+	servers.Add(conns)
+	for _, p := range pairs {
+		go func() {
+			defer servers.Done()
+			failed.set(echo(p.server, size))
+		}()
+	}
+
+	latency := newShardedHistogram(min(conns, 2*a.procs))
+	clients := make([]*client, conns)
+	for i, p := range pairs {
+		clients[i] = newClient(i, p.client, size)
+	}
+	var r loopResult
+	if a.str("mode") == "closed" {
+		r = closedLoop(clients, uint64(a.int("requests")), latency, failed)
+	} else {
+		r = openLoop(clients, float64(a.int("rate")),
+			time.Duration(a.int("duration_ms"))*time.Millisecond, latency, failed)
+	}
+
+	for _, p := range pairs {
+		p.client.Close() // the server reads EOF and returns
+	}
+	servers.Wait()
+	closePairs(pairs)
+	ln.Close()
+	if failed.err != nil {
+		return loopResult{}, failed.err
+	}
+	lat := latency.merged()
+	throughput := 0.0
+	if r.elapsed > 0 {
+		throughput = float64(r.ops) / r.elapsed.Seconds()
+	}
+	r.metrics = object{
+		{"throughput_per_s", throughput},
+		{"latency_ns", object{
+			{"p50", lat.percentile(50)},
+			{"p90", lat.percentile(90)},
+			{"p99", lat.percentile(99)},
+			{"p999", lat.percentile(99.9)},
+			{"max", lat.percentile(100)},
+		}},
+		{"fds_before", fdsBefore},
+		{"fds_after", openFDs()},
+	}
+	return r, nil
+}
+
+func closedLoop(clients []*client, requests uint64, latency shardedHistogram, failed *firstError) loopResult {
+	start := make(chan struct{})
+	var done sync.WaitGroup
+	done.Add(len(clients))
+	for _, c := range clients {
+		go func() {
+			defer done.Done()
+			<-start
+			h := latency.of(c.id)
+			for seq := uint64(0); seq < requests; seq++ {
+				sent := time.Now()
+				if err := c.roundTrip(seq); err != nil {
+					failed.set(err)
+					return
+				}
+				h.record(uint64(time.Since(sent)))
+			}
+		}()
+	}
+	t0 := time.Now()
+	close(start)
+	done.Wait()
+	return loopResult{elapsed: time.Since(t0), ops: uint64(len(clients)) * requests}
+}
+
+func openLoop(clients []*client, rate float64, duration time.Duration, latency shardedHistogram, failed *firstError) loopResult {
+	conns := uint64(len(clients))
+	// scheduled is when request k of connection c is due, from the start.
+	scheduled := func(c, k uint64) time.Duration {
+		return time.Duration(float64(k*conns+c) / rate * 1e9)
+	}
+	var t0 time.Time
+	start := make(chan struct{})
+	var done sync.WaitGroup
+	var mu sync.Mutex
+	var answered uint64
+	var last time.Time
+	done.Add(len(clients))
+	for _, c := range clients {
+		go func() {
+			defer done.Done()
+			<-start
+			h := latency.of(c.id)
+			var k uint64
+			for ; scheduled(c.id, k) < duration; k++ {
+				due := t0.Add(scheduled(c.id, k))
+				if wait := time.Until(due); wait > 0 {
+					time.Sleep(wait)
+				}
+				if err := c.roundTrip(k); err != nil {
+					failed.set(err)
+					return
+				}
+				h.record(uint64(time.Since(due)))
+			}
+			now := time.Now()
+			mu.Lock()
+			answered += k
+			if now.After(last) {
+				last = now
+			}
+			mu.Unlock()
+		}()
+	}
+	t0 = time.Now()
+	close(start)
+	done.Wait()
+	return loopResult{elapsed: last.Sub(t0), ops: answered}
+}
