@@ -333,11 +333,11 @@ def _compare(baseline_label: str, new_label: str,
     warnings.extend(_sample_warnings(benchmarks, alpha))
     if only_base:
         warnings.append(CompareWarning(
-            f"{_plural(len(only_base), 'benchmark')} only in {baseline_label}: {_listing(only_base)}",
+            f"{_plural(len(only_base), 'benchmark')} only in {baseline_label}: {', '.join(only_base)}",
             "a benchmark missing from the new results may have failed; check its run"))
     if only_new:
         warnings.append(CompareWarning(
-            f"{_plural(len(only_new), 'benchmark')} only in {new_label}: {_listing(only_new)}",
+            f"{_plural(len(only_new), 'benchmark')} only in {new_label}: {', '.join(only_new)}",
             "new benchmarks are compared once the baseline holds them"))
     return Comparison(baseline_label, new_label, alpha, tuple(benchmarks), only_base, only_new,
                       tuple(warnings), impls, path)
@@ -437,8 +437,8 @@ def format_value(value: float, unit: str) -> str:
     if unit != "second":
         return f"{_significant(value)} {unit}"
     rounded = float(f"{value:.3g}")
-    for scale, suffix in ((1e-9, "ns"), (1e-6, "us"), (1e-3, "ms")):
-        if rounded < scale * 1000:
+    for below, scale, suffix in ((1e-6, 1e-9, "ns"), (1e-3, 1e-6, "us"), (1.0, 1e-3, "ms")):
+        if rounded < below:
             return f"{_significant(rounded / scale)} {suffix}"
     return f"{_significant(rounded)} s"
 
@@ -493,8 +493,9 @@ def _headers(comparison: Comparison) -> list[str]:
 
 
 def render_table(comparison: Comparison) -> str:
-    """The terminal table: one aligned row per benchmark, then the benchmarks
-    found on one side only, the warnings and the summary line."""
+    """The terminal table: one aligned row per benchmark, then the warnings
+    (the benchmarks found on one side only among them), a legend and the
+    summary line."""
     headers = _headers(comparison)
     rows = _rows(comparison)
     widths = [max(len(row[i]) for row in [headers] + rows) for i in range(len(headers))]
@@ -520,8 +521,8 @@ def render_table(comparison: Comparison) -> str:
 
 
 def render_markdown(comparison: Comparison) -> str:
-    """Markdown for a CI step summary: the verdict first, then the table,
-    the benchmarks found on one side only and the warnings."""
+    """Markdown for a CI step summary: the verdict first, then the table and
+    the warnings (the benchmarks found on one side only among them)."""
     regressions = comparison.regressions
     out = ["### tgobench compare", "", f"{_md_code(_title(comparison))}", ""]
     if regressions:
@@ -537,11 +538,6 @@ def render_markdown(comparison: Comparison) -> str:
         cells = [_md_cell(row[0].strip()), _md_code(row[1])] + [_md_cell(c) for c in row[2:]]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
-    for label, names in ((comparison.baseline, comparison.only_in_baseline),
-                         (comparison.new, comparison.only_in_new)):
-        if names:
-            out.append(f"Only in {_md_cell(label)}: " + ", ".join(_md_code(n) for n in names))
-            out.append("")
     if comparison.warnings:
         out.append("**Warnings**")
         out.append("")
