@@ -35,6 +35,9 @@ noreturn void tgo__fatal(const char *fmt, ...) __attribute__((format(printf, 1, 
 #define tgo__assert(cond, ...) \
     do { if (TGO__UNLIKELY(!(cond))) tgo__fatal(__VA_ARGS__); } while (0)
 
+/* Zeroed memory on its own cache lines (NULL when out of memory). */
+void *tgo__alloc_lines(size_t size);
+
 /* ---- context switch (ctx_x86_64.S, ctx_aarch64.S) ---------------------- */
 
 typedef struct tgo__ctx {
@@ -67,6 +70,7 @@ typedef struct tgo__task {
     uint8_t hint;             /* tgo_hint */
     uint8_t lat_sampled;
     uint8_t io_wakeup;        /* made runnable by the netpoller */
+    uint8_t own_stack;        /* the first task: a stack of its own */
     int saved_errno;          /* errno is per thread; a task may move */
     uint64_t ready_ns;        /* when made runnable, if lat_sampled */
     void *wait_elem;          /* channel element buffer while parked */
@@ -195,6 +199,10 @@ char *tgo__stack_get(tgo__p *p);              /* lowest usable byte; NULL: ENOME
 void tgo__stack_put(tgo__p *p, char *lo);     /* trims a stack that grew */
 void tgo__stack_check(const tgo__task *t);    /* canary; fatal on overflow */
 size_t tgo__stack_usable(void);               /* bytes from lo to top */
+/* The first task's stack: TGO_STACK_DEFAULT whatever the class, since it
+ * runs the workload's driver loop, not a task body. */
+char *tgo__main_stack_get(void);
+void tgo__main_stack_put(char *lo);
 bool tgo__stack_in_guard(const void *addr);   /* for the SIGSEGV handler */
 
 /* ---- task descriptors (sched.c) ---------------------------------------- */

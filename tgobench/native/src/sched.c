@@ -145,6 +145,15 @@ static void futex_wake(_Atomic uint32_t *word)
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+void *tgo__alloc_lines(size_t size)
+{
+    void *mem = NULL;
+    if (posix_memalign(&mem, TGO__CACHE_LINE, size ? size : 1) != 0)
+        return NULL;
+    memset(mem, 0, size);
+    return mem;
+}
+
 /* ---- the running P and task -------------------------------------------- */
 
 __attribute__((noinline)) tgo__p *tgo__this_p(void)
@@ -198,7 +207,7 @@ static struct {
 
 static bool task_cache_refill(struct tgo__task_cache *c)
 {
-    tgo__task *block = aligned_alloc(TGO__CACHE_LINE, sizeof(tgo__task) * TASK_BLOCK);
+    tgo__task *block = tgo__alloc_lines(sizeof(tgo__task) * TASK_BLOCK);
     if (!block)
         return false;
     pthread_mutex_lock(&task_blocks.mu);
@@ -249,14 +258,29 @@ static void task_blocks_release(void)
 
 /* ---- task life cycle ---------------------------------------------------- */
 
-static void set_state(tgo__task *t, int from, int to, const char *what)
+/* A transition only the task's current owner can make (the P running it,
+ * or the P that took it from a queue): checked, but without a locked
+ * instruction, which would cost more than the rest of a switch. */
+static void own_state(tgo__task *t, int from, int to, const char *what)
 {
-    int expected = from;
-    /* acq_rel: a transition orders the task's fields written before it */
-    if (!atomic_compare_exchange_strong_explicit(&t->state, &expected, to, memory_order_acq_rel,
-                                                 memory_order_acquire))
-        tgo__fatal("%s: task %p is in state %d, expected %d (on two queues, or woken twice?)", what,
-                   (void *)t, expected, from);
+    int now = atomic_load_explicit(&t->state, memory_order_relaxed);
+    if (TGO__UNLIKELY(now != from))
+        tgo__fatal("%s: task %p is in state %d, expected %d (on two queues?)", what, (void *)t,
+                   now, from);
+    /* release: publish the task's fields with its new state */
+    atomic_store_explicit(&t->state, to, memory_order_release);
+}
+
+/* A wake-up can race with another wake-up of the same task: CAS, so that a
+ * task woken twice stops the process instead of running twice. */
+static void wake_state(tgo__task *t, const char *what)
+{
+    int expected = TGO__T_WAITING;
+    /* acq_rel: the waiter's saved context and the waker's hand-over */
+    if (!atomic_compare_exchange_strong_explicit(&t->state, &expected, TGO__T_RUNNABLE,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        tgo__fatal("%s: task %p is in state %d, expected %d (woken twice?)", what, (void *)t,
+                   expected, TGO__T_WAITING);
 }
 
 void tgo__mark_runnable(tgo__p *p, tgo__task *t)
@@ -320,6 +344,11 @@ static void switch_to_g0(tgo__p *p, tgo__task *t, bool exiting)
 
 static void task_exit_on_g0(tgo__p *p, tgo__task *t, void *unused);
 
+static size_t stack_bytes(const tgo__task *t)
+{
+    return t->own_stack ? TGO_STACK_DEFAULT : tgo__stack_usable();
+}
+
 void tgo__mcall(tgo__after_fn fn, void *arg)
 {
     tgo__p *p = tgo__this_p();
@@ -342,9 +371,12 @@ noreturn static void task_entry(void)
 static void task_exit_on_g0(tgo__p *p, tgo__task *t, void *unused)
 {
     (void)unused;
-    set_state(t, TGO__T_RUNNING, TGO__T_DEAD, "exit");
-    tgo__san_unpoison(t->stack_lo, tgo__stack_usable());
-    tgo__stack_put(p, t->stack_lo);
+    own_state(t, TGO__T_RUNNING, TGO__T_DEAD, "exit");
+    tgo__san_unpoison(t->stack_lo, stack_bytes(t));
+    if (t->own_stack)
+        tgo__main_stack_put(t->stack_lo);
+    else
+        tgo__stack_put(p, t->stack_lo);
     if (t->san_fiber)
         tgo__tsan_destroy(t->san_fiber);
     tgo__task_free(p, t);
@@ -363,7 +395,7 @@ static void park_on_g0(tgo__p *p, tgo__task *t, void *arg)
 {
     (void)p;
     struct park_args *a = arg; /* lives on t's stack, which is parked, not freed */
-    set_state(t, TGO__T_RUNNING, TGO__T_WAITING, "park");
+    own_state(t, TGO__T_RUNNING, TGO__T_WAITING, "park");
     if (a->unlock)
         a->unlock(a->arg);
 }
@@ -377,7 +409,7 @@ void tgo__park(void (*unlock)(void *arg), void *arg)
 void tgo__ready(tgo__task *t)
 {
     tgo__p *p = tgo__this_p();
-    set_state(t, TGO__T_WAITING, TGO__T_RUNNABLE, "ready");
+    wake_state(t, "ready");
     tgo__mark_runnable(p, t);
     tgo__policy_ready(p, t);
 }
@@ -385,7 +417,7 @@ void tgo__ready(tgo__task *t)
 static void yield_on_g0(tgo__p *p, tgo__task *t, void *unused)
 {
     (void)unused;
-    set_state(t, TGO__T_RUNNING, TGO__T_RUNNABLE, "yield");
+    own_state(t, TGO__T_RUNNING, TGO__T_RUNNABLE, "yield");
     tgo__mark_runnable(p, t);
     tgo__policy_yield(p, t);
 }
@@ -399,7 +431,7 @@ void tgo_yield(void)
 tgo__task *tgo__readied_list(tgo__p *p, tgo__task *list, uint64_t *counter)
 {
     for (tgo__task *t = list; t; t = t->next) {
-        set_state(t, TGO__T_WAITING, TGO__T_RUNNABLE, "netpoll/timer ready");
+        wake_state(t, "netpoll/timer ready");
         tgo__mark_runnable(p, t);
         (*counter)++;
     }
@@ -417,10 +449,10 @@ static void slow_switch(void)
 
 static void first_run_setup(tgo__p *p, tgo__task *t)
 {
-    t->stack_lo = tgo__stack_get(p);
+    t->stack_lo = t->own_stack ? tgo__main_stack_get() : tgo__stack_get(p);
     if (!t->stack_lo)
         tgo__fatal("out of memory for a task stack of %zu bytes on P%d", tgo__S->stack_size, p->id);
-    tgo__ctx_make(&t->ctx, t->stack_lo + tgo__stack_usable(), task_entry);
+    tgo__ctx_make(&t->ctx, t->stack_lo + stack_bytes(t), task_entry);
     t->san_fiber = tgo__tsan_create();
 }
 
@@ -434,14 +466,14 @@ static void execute(tgo__p *p, tgo__task *t, bool inherit_slice)
         tgo_hist_record(p->sched_lat, tgo_now_ns() - t->ready_ns);
         t->lat_sampled = 0;
     }
-    set_state(t, TGO__T_RUNNABLE, TGO__T_RUNNING, "execute");
+    own_state(t, TGO__T_RUNNABLE, TGO__T_RUNNING, "execute");
     t->origin_p = p->id;
     p->cur = t;
     p->c.switches++;
     if (TGO__UNLIKELY(tgo__slow_switch_ns))
         slow_switch();
 
-    tgo__san_start_switch(&p->san_fake_stack, t->stack_lo, tgo__stack_usable());
+    tgo__san_start_switch(&p->san_fake_stack, t->stack_lo, stack_bytes(t));
     tgo__tsan_switch(t->san_fiber);
     tgo__ctx_switch(&p->g0, &t->ctx);
     tgo__san_finish_switch(p->san_fake_stack);
@@ -800,12 +832,11 @@ static int sched_new(const tgo_config *cfg, size_t stack_size, tgo__sched **out)
     tgo__S = s;
     s->nprocs = cfg->procs;
     s->stack_size = stack_size;
-    s->ps = aligned_alloc(TGO__CACHE_LINE, sizeof(tgo__p) * (size_t)cfg->procs);
+    s->ps = tgo__alloc_lines(sizeof(tgo__p) * (size_t)cfg->procs);
     if (!s->ps) {
         err = -ENOMEM;
         goto fail;
     }
-    memset(s->ps, 0, sizeof(tgo__p) * (size_t)cfg->procs);
     s->topo = tgo_topology_read(cfg->sysfs_root, &err);
     if (!s->topo)
         goto fail;
@@ -860,6 +891,7 @@ int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats)
         tgo__S = NULL;
         return -ENOMEM;
     }
+    main_task->own_stack = 1;
     tgo__policy_spawn(NULL, main_task);
 
     int started = 0;

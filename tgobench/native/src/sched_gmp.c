@@ -242,10 +242,8 @@ int tgo__policy_init(tgo__sched *s)
             global.level[i * n + j] = (int8_t)(l < 0 ? 0 : l);
         }
     for (int i = 0; i < n; i++) {
-        s->ps[i].policy = aligned_alloc(TGO__CACHE_LINE, sizeof(gmp_p));
-        if (!s->ps[i].policy)
+        if (!(s->ps[i].policy = tgo__alloc_lines(sizeof(gmp_p))))
             return -12;
-        memset(s->ps[i].policy, 0, sizeof(gmp_p));
     }
     return 0;
 }

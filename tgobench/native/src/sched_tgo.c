@@ -274,10 +274,8 @@ int tgo__policy_init(tgo__sched *s)
     if (build_levels(s) != 0)
         return -12; /* -ENOMEM */
     for (int i = 0; i < s->nprocs; i++) {
-        s->ps[i].policy = aligned_alloc(TGO__CACHE_LINE, sizeof(tgo_p));
-        if (!s->ps[i].policy)
+        if (!(s->ps[i].policy = tgo__alloc_lines(sizeof(tgo_p))))
             return -12;
-        memset(s->ps[i].policy, 0, sizeof(tgo_p));
     }
     return 0;
 }

@@ -217,9 +217,29 @@ void tgo__stack_put(tgo__p *p, char *lo)
     c->stacks[c->n++] = lo;
 }
 
+enum { MAIN_STACK = TGO_STACK_DEFAULT };
+
+char *tgo__main_stack_get(void)
+{
+    char *m = mmap(NULL, MAIN_STACK + PAGE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    if (mprotect(m, PAGE, PROT_NONE) != 0) { /* one task: one mapping more is fine */
+        munmap(m, MAIN_STACK + PAGE);
+        return NULL;
+    }
+    return m + PAGE;
+}
+
+void tgo__main_stack_put(char *lo)
+{
+    munmap(lo - PAGE, MAIN_STACK + PAGE);
+}
+
 void tgo__stack_check(const tgo__task *t)
 {
-    if (!pool.canary)
+    if (!pool.canary || t->own_stack)
         return; /* the guard page faults first */
     if (TGO__UNLIKELY(*(const uint64_t *)(t->stack_lo - CANARY_ROOM) != CANARY))
         tgo__fatal("task stack overflow: the canary below a %zu-byte stack was overwritten "
