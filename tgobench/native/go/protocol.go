@@ -21,6 +21,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -211,8 +212,25 @@ func (d *driver) hello() object {
 		{"protocol", protocolVersion},
 		{"procs", d.procs},
 		{"compiler", runtime.Version()},
+		{"build_flags", buildFlags()},
 		{"workloads", described},
 	}
+}
+
+// buildFlags is how this binary was built, from its build information:
+// "-trimpath=true CGO_ENABLED=0 GOAMD64=v1 ...".
+func buildFlags() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	var flags []string
+	for _, s := range info.Settings {
+		if !strings.HasPrefix(s.Key, "vcs") {
+			flags = append(flags, s.Key+"="+s.Value)
+		}
+	}
+	return strings.Join(flags, " ")
 }
 
 // runRequest is a run request that passed every check.
