@@ -43,7 +43,7 @@ STDERR_TAIL_LINES = 20
 # Implementations whose driver is made on demand rather than installed: name
 # -> "module:function", the function taking no argument and returning the
 # driver's path (or raising UserError saying what to install).
-PROVIDERS: dict[str, str] = {}
+PROVIDERS: dict[str, str] = {"go": "tgobench.godriver:driver_path"}
 
 
 class DriverError(Exception):
