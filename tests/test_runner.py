@@ -1,0 +1,266 @@
+"""`tgobench run`: planning refuses before anything runs; measuring writes
+each finished benchmark; a driver that dies leaves a valid file; the end
+table. Mostly against the fake driver, end to end against the real ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tgobench
+from tgobench import results, runner
+from tgobench.errors import UserError
+from tgobench.runner import RunRequest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# Few, short pyperf processes: these tests check behaviour, not numbers.
+FAST = ["--processes", "2", "--values", "2"]
+
+TWO_WORKLOADS = """
+threshold = 0.2
+impls = ["tgo", "gmp"]
+[pyperf]
+processes = 2
+values = 2
+min_time = 0.001
+[[benchmark]]
+workload = "spawn"
+params = { tasks = 200 }
+[[benchmark]]
+workload = "yield"
+params = { tasks = 2, yields = 50 }
+impls = ["tgo"]
+"""
+
+
+@pytest.fixture
+def fake_env(fake_driver_dir, monkeypatch):
+    monkeypatch.setenv("TGOBENCH_DRIVER_DIR", str(fake_driver_dir))
+    monkeypatch.delenv("TGOBENCH_FAKE_DIE", raising=False)
+    return fake_driver_dir
+
+
+@pytest.fixture
+def suite_file(tmp_path) -> Path:
+    path = tmp_path / "two.toml"
+    path.write_text(TWO_WORKLOADS)
+    return path
+
+
+def cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The real CLI, importing the same tgobench as this test, from any cwd."""
+    env = dict(env or os.environ)
+    package_root = str(Path(tgobench.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return subprocess.run([sys.executable, "-c", "from tgobench.cli import app; app()", *args],
+                          capture_output=True, text=True, env=env, cwd=cwd)
+
+
+class Recorder:
+    """A reporter that records events and can interrupt the run."""
+
+    def __init__(self, interrupt_at: int | None = None):
+        self.events: list[tuple] = []
+        self.interrupt_at = interrupt_at
+
+    def planned(self, plan):
+        self.events.append(("planned", len(plan.benchmarks)))
+
+    def started(self, index, bench):
+        if index == self.interrupt_at:
+            raise KeyboardInterrupt
+        self.events.append(("started", index, bench.id.name))
+
+    def process_done(self, index):
+        self.events.append(("process", index))
+
+    def finished(self, index, bench, error):
+        self.events.append(("finished", index, error))
+
+    def done(self, outcome):
+        self.events.append(("done",))
+
+
+def test_plan_names_benchmarks_and_places_them(fake_env, suite_file, tmp_path):
+    plan = runner.plan(RunRequest(suite=str(suite_file), output=tmp_path / "r.json"))
+    procs = len(os.sched_getaffinity(0))
+    assert [b.id.name for b in plan.benchmarks] == [
+        f"spawn[tasks=200] tgo all p{procs}", f"spawn[tasks=200] gmp all p{procs}",
+        f"yield[tasks=2,yields=50] tgo all p{procs}"]
+    assert all(b.placement.prefix == () for b in plan.benchmarks)
+    assert plan.benchmarks[0].threshold == 0.2
+    assert not (tmp_path / "r.json").exists()  # planning writes nothing
+
+
+def test_plan_applies_placement_and_procs(fake_env, suite_file, tmp_path):
+    if not (shutil.which("numactl") and shutil.which("taskset")):
+        pytest.skip("numactl and taskset are needed")
+    plan = runner.plan(RunRequest(suite=str(suite_file), cpus=["0"], numa=["node0"], procs=[1],
+                                  output=tmp_path / "r.json"))
+    spawn = [b for b in plan.benchmarks if b.id.workload == "spawn" and b.id.impl == "tgo"]
+    assert [(b.id.placement, b.placement.prefix, b.procs) for b in spawn] == [
+        ("cpus:0", ("taskset", "-c", "0"), 1),
+        ("numa:node0", ("numactl", "--cpunodebind=0", "--membind=0"), 1)]
+    command = runner.worker_command(Path("spec"), Path("out"), spawn[1], [])
+    assert command[command.index("--affinity") + 1] == spawn[1].placement.cpulist
+    assert "TGOBENCH_DRIVER_DIR" in command[command.index("--inherit-environ") + 1]
+
+
+def test_missing_node_is_refused_before_anything_runs(fake_env, suite_file, tmp_path):
+    with pytest.raises(UserError) as error:
+        runner.plan(RunRequest(suite=str(suite_file), numa=["node7"], output=tmp_path / "r.json"))
+    assert "no NUMA node 7" in str(error.value) and "node0" in str(error.value)
+
+
+def test_existing_output_is_refused_unless_appending(fake_env, suite_file, tmp_path):
+    out = tmp_path / "r.json"
+    shutil.copy(FIXTURES / "results" / "quick-v1.json", out)
+    with pytest.raises(UserError, match="already exists"):
+        runner.plan(RunRequest(suite=str(suite_file), output=out))
+    assert runner.plan(RunRequest(suite=str(suite_file), output=out, append=True)).output == out
+
+
+def test_suite_and_workload_together_are_refused(fake_env):
+    with pytest.raises(UserError, match="either --suite or --workload"):
+        runner.plan(RunRequest(suite="quick", workload="spawn"))
+
+
+def test_run_writes_each_benchmark_with_metrics(fake_env, suite_file, tmp_path):
+    out = tmp_path / "r.json"
+    plan = runner.plan(RunRequest(suite=str(suite_file), output=out, pyperf_args=FAST))
+    recorder = Recorder()
+    outcome = runner.execute(plan, recorder)
+    assert outcome.complete and len(outcome.finished) == 3
+    loaded = results.load(out)
+    assert [b.name for b in loaded.benchmarks] == [b.id.name for b in plan.benchmarks]
+    spawn = loaded.benchmarks[0]
+    assert len(spawn.run_means) == 2 and len(spawn.values) == 4 and len(spawn.metrics) == 4
+    assert spawn.metrics[0]["counters"]["tasks_run"] % 200 == 0
+    assert spawn.metadata["tgobench_params"] == {"tasks": 200, "stack_size": 65536}
+    assert spawn.metadata["tgobench_suite"] == "two" and spawn.metadata["inner_loops"] == 200
+    assert spawn.metadata["tgobench_machine"]["machine_id"] == plan.system.machine["machine_id"]
+    assert recorder.events[0] == ("planned", 3) and recorder.events[-1] == ("done",)
+    assert ("process", 1) in recorder.events  # pyperf's worker processes are seen as they end
+
+
+def test_placement_reaches_the_driver(fake_env, tmp_path):
+    if shutil.which("taskset") is None:
+        pytest.skip("taskset is not installed")
+    out = tmp_path / "r.json"
+    plan = runner.plan(RunRequest(workload="spawn", params=["tasks=100"], impls="tgo", cpus=["0"],
+                                  output=out, pyperf_args=FAST))
+    assert runner.execute(plan, Recorder()).complete
+    bench = results.load(out).benchmarks[0]
+    assert bench.name == "spawn[tasks=100] tgo cpus:0 p1"
+    assert {tuple(m["affinity"]) for m in bench.metrics} == {(0,)}
+
+
+def test_numa_placement_runs_under_numactl(fake_env, tmp_path):
+    if shutil.which("numactl") is None:
+        pytest.skip("numactl is not installed")
+    out = tmp_path / "r.json"
+    proc = cli("run", "--workload", "spawn", "--param", "tasks=100", "--impl", "tgo",
+               "--numa", "node0", "-o", str(out), *FAST)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    bench = results.load(out).benchmarks[0]
+    assert bench.id.placement == "numa:node0"
+    node0 = sorted(os.sched_getaffinity(0))  # one node here: all of it
+    assert {tuple(m["affinity"]) for m in bench.metrics} == {tuple(node0)}
+
+
+def test_driver_killed_mid_run_leaves_the_finished_benchmarks(fake_env, suite_file, tmp_path,
+                                                              monkeypatch):
+    # the yield probe is request 1 of its driver; pyperf's first worker dies at its 2nd
+    monkeypatch.setenv("TGOBENCH_FAKE_DIE", "yield:2:kill")
+    out = tmp_path / "r.json"
+    proc = cli("run", "--suite", str(suite_file), "-o", str(out), *FAST)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAILED yield[tasks=2,yields=50] tgo all p" in proc.stdout
+    assert "killed by SIGKILL" in proc.stdout and "dying at run 2 of yield" in proc.stdout
+    assert "wrote 2 benchmark(s)" in proc.stdout
+    loaded = results.load(out)
+    assert [b.id.workload for b in loaded.benchmarks] == ["spawn", "spawn"]
+    check = subprocess.run([sys.executable, "-m", "pyperf", "show", str(out)], capture_output=True)
+    assert check.returncode == 0
+
+
+def test_failing_probe_is_reported_and_the_rest_runs(fake_env, suite_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("TGOBENCH_FAKE_DIE", "spawn:1:5")
+    plan = runner.plan(RunRequest(suite=str(suite_file), output=tmp_path / "r.json",
+                                  pyperf_args=FAST))
+    outcome = runner.execute(plan, Recorder())
+    assert [bench_id.impl for bench_id, _ in outcome.failed] == ["tgo", "gmp"]
+    assert "exit status 5" in outcome.failed[0][1]
+    assert [b.workload for b in outcome.finished] == ["yield"]
+
+
+def test_interrupt_keeps_what_finished_and_names_what_is_missing(fake_env, suite_file, tmp_path):
+    out = tmp_path / "r.json"
+    plan = runner.plan(RunRequest(suite=str(suite_file), output=out, pyperf_args=FAST))
+    outcome = runner.execute(plan, Recorder(interrupt_at=2))
+    assert outcome.interrupted and not outcome.complete
+    assert [b.name for b in outcome.missing] == [b.id.name for b in plan.benchmarks[1:]]
+    assert [b.name for b in results.load(out).benchmarks] == [plan.benchmarks[0].id.name]
+
+
+def test_cli_missing_node_exits_2_and_writes_nothing(fake_env, tmp_path):
+    out = tmp_path / "q.json"
+    proc = cli("run", "--suite", "quick", "--numa", "node1", "-o", str(out))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "no NUMA node 1" in proc.stderr and "node0 (CPUs" in proc.stderr
+    assert not out.exists() and "running" not in proc.stdout
+
+
+def test_cli_invalid_suite_exits_2_naming_the_problem(fake_env, tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[[benchmark]]\nworkload = "spawn"\nparams = { tasks = 0 }\n')
+    proc = cli("run", "--suite", str(path), "-o", str(tmp_path / "r.json"))
+    assert proc.returncode == 2
+    assert f"{path}:1 (benchmark 1, workload 'spawn'): tasks=0 is out of range" in proc.stderr
+
+
+def test_cli_unknown_param_exits_2(fake_env, tmp_path):
+    proc = cli("run", "--workload", "spawn", "--param", "tasks=x", "-o", str(tmp_path / "r.json"))
+    assert proc.returncode == 2 and "tasks='x' is not a int" in proc.stderr
+
+
+def test_default_output_is_under_results():
+    from datetime import datetime
+    assert runner.default_output("quick", datetime(2025, 1, 2, 3, 4, 5)) == Path(
+        "results/quick-20250102-030405.json")
+
+
+def test_summary_of_the_fixture():
+    summaries = runner.summarize(results.load(FIXTURES / "results" / "quick-v1.json"))
+    assert [s.workload for s in summaries] == ["spawn", "yield"]
+    spawn = summaries[0]
+    assert spawn.impls == ["tgo", "gmp"] and spawn.op_unit == "task"
+    row = spawn.rows[0]
+    assert row.key == "spawn[tasks=10000] all p2"
+    assert row.cells["tgo"].processes == 3
+    assert row.ratios["gmp"].ratio == pytest.approx(1.26, abs=0.02)
+    # three processes a side cannot give a 95% interval: said, not hidden
+    assert spawn.lines == ["tgo ran 1.26 times faster than gmp on spawn[tasks=10000] all p2 "
+                           "(too few processes for a 95% interval)"]
+
+
+@pytest.mark.slow
+def test_quick_suite_end_to_end(driver_dir, tmp_path):
+    env = dict(os.environ, TGOBENCH_DRIVER_DIR=str(driver_dir))
+    env.pop("TGOBENCH_FAKE_DIE", None)
+    proc = cli("run", "--suite", "quick", "-o", "q.json", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "times faster than" in proc.stdout
+    loaded = results.load(tmp_path / "q.json")
+    assert {b.id.impl for b in loaded.benchmarks} == {"tgo", "gmp"}
+    assert all(len(b.metrics) == len(b.values) and b.metrics[0]["counters"] for b in loaded.benchmarks)
+    for args in (["show", "q.json"], ["compare_to", "q.json", "q.json"]):
+        check = subprocess.run([sys.executable, "-m", "pyperf", *args], capture_output=True,
+                               text=True, cwd=tmp_path)
+        assert check.returncode == 0 and check.stderr == "", check.stderr
