@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 import pyperf
+from rich.markup import escape
 
 from tgobench import __version__
 from tgobench import placement as placements_mod
@@ -474,7 +475,7 @@ class RichReporter:
         self.overall = self.progress.add_task("benchmarks", total=len(plan.benchmarks))
 
     def started(self, index: int, bench: PlannedBenchmark) -> None:
-        self.progress.update(self.overall, description=bench.id.name)
+        self.progress.update(self.overall, description=escape(bench.id.name))
         self.current = 0
 
     def process_done(self, index: int) -> None:
@@ -486,7 +487,7 @@ class RichReporter:
     def finished(self, index: int, bench: PlannedBenchmark, error: str | None) -> None:
         self.progress.update(self.overall, completed=index)
         mark = "[red]failed[/red]" if error else "[green]done[/green]"
-        self.progress.console.print(f"{mark} {bench.id.name}", highlight=False)
+        self.progress.console.print(f"{mark} {escape(bench.id.name)}", highlight=False)
 
     def done(self, outcome: RunOutcome) -> None:
         self.progress.stop()
