@@ -14,6 +14,10 @@ typedef struct tgo__runq {
 
 /* Owner only. false: the ring is full and t was not queued. */
 bool tgo__runq_put(tgo__runq *q, tgo__task *t);
+/* Owner only: queue t, or, when the ring is full, take half of it plus t
+ * as a list for the caller's shared queue; returns that list's length. */
+int tgo__runq_put_or_spill(tgo__runq *q, tgo__task *t, tgo__task **spill_head,
+                           tgo__task **spill_tail);
 /* Owner or thief. */
 tgo__task *tgo__runq_get(tgo__runq *q);
 uint32_t tgo__runq_len(const tgo__runq *q);

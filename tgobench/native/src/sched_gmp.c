@@ -96,26 +96,6 @@ static tgo__task *global_get(tgo__p *p, int max)
 
 /* ---- the local ring (runqput, runqget, runqgrab) -------------------------- */
 
-/* The ring is full: move half of it and t to the global queue. */
-static bool runq_put_slow(tgo__p *p, tgo__task *t)
-{
-    enum { HALF = RUNQ_SIZE / 2 };
-    tgo__task *batch[HALF + 1];
-    uint32_t n = tgo__runq_grab(&gp(p)->runq, batch, HALF);
-    if (n < HALF) {
-        /* thieves took some meanwhile: there is room again */
-        for (uint32_t i = 0; i < n; i++)
-            tgo__assert(tgo__runq_put(&gp(p)->runq, batch[i]), "runq of P%d refilled", p->id);
-        return false;
-    }
-    batch[HALF] = t;
-    for (int i = 0; i < HALF; i++)
-        batch[i]->next = batch[i + 1];
-    p->c.shared_puts += HALF + 1;
-    tgo__taskq_put_list(&global.runq, batch[0], batch[HALF], HALF + 1);
-    return true;
-}
-
 static void runq_put(tgo__p *p, tgo__task *t, bool next)
 {
     if (next) {
@@ -124,9 +104,13 @@ static void runq_put(tgo__p *p, tgo__task *t, bool next)
             return;
         t = old; /* the previous runnext goes to the tail */
     }
-    while (!tgo__runq_put(&gp(p)->runq, t))
-        if (runq_put_slow(p, t))
-            return;
+    tgo__task *head, *tail;
+    int n = tgo__runq_put_or_spill(&gp(p)->runq, t, &head, &tail);
+    if (n) {
+        /* runqputslow: half the ring and t to the global queue */
+        p->c.shared_puts += (uint64_t)n;
+        tgo__taskq_put_list(&global.runq, head, tail, n);
+    }
 }
 
 static tgo__task *runq_get(tgo__p *p, bool *inherit)

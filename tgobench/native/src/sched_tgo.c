@@ -84,18 +84,16 @@ static tgo_p *tp(tgo__p *p)
 
 /* ---- queueing ----------------------------------------------------------- */
 
-static void to_pool(tgo__p *p, tgo__task *t)
-{
-    p->c.shared_puts++;
-    tgo__taskq_put(&shared.pool, t);
-}
-
-/* A task from p onto p's own queues. */
+/* A task from p onto p's own queues; a full ring spills half to the pool. */
 static void push_local(tgo__p *p, tgo__task *t)
 {
     tgo__runq *q = t->hint == TGO_HINT_BATCH ? &tp(p)->batch : &tp(p)->ring;
-    if (!tgo__runq_put(q, t))
-        to_pool(p, t);
+    tgo__task *head, *tail;
+    int n = tgo__runq_put_or_spill(q, t, &head, &tail);
+    if (n) {
+        p->c.shared_puts += (uint64_t)n;
+        tgo__taskq_put_list(&shared.pool, head, tail, n);
+    }
 }
 
 /* A task from p onto target's queues (target may be p). */
