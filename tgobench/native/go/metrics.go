@@ -8,7 +8,8 @@ package main
 // Counters, named like the C drivers' where the meaning is the same:
 //   tasks_spawned     goroutines created during the request
 //   gc_cycles         GC cycles completed during the request
-//   goroutines        goroutines alive at the end (1 unless one leaked)
+//   goroutines        runtime.NumGoroutine() at the end: 1 plus any leaked,
+//                     or just ending after signalling a WaitGroup
 //   threads           OS threads the runtime holds at the end
 //   sched_lat_*       ready-to-running latency as the Go runtime samples it
 //                     (/sched/latencies): a subset of transitions, in
