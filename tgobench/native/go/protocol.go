@@ -309,13 +309,8 @@ func (p *paramSpec) check(of string, v any) (any, error) {
 	case intParam:
 		return checkInteger(p.name, of, v, p.min, p.max)
 	case floatParam:
-		var f float64
-		switch n := v.(type) {
-		case int64:
-			f = float64(n)
-		case float64:
-			f = n
-		default:
+		f, ok := number(v)
+		if !ok {
 			return nil, fmt.Errorf("%s%s must be a number in %s..%s, got %s", p.name, of,
 				formatNumber(p.min), formatNumber(p.max), describeValue(v))
 		}
@@ -345,15 +340,8 @@ func (p *paramSpec) check(of string, v any) (any, error) {
 // checkInteger accepts a number with an integral value (1000, 1e3, 1000.0)
 // in [min, max].
 func checkInteger(name, of string, v any, min, max float64) (int64, error) {
-	var f float64
-	switch n := v.(type) {
-	case int64:
-		f = float64(n)
-	case float64:
-		f = n
-	}
-	_, isNumber := v.(int64)
-	if _, isFloat := v.(float64); !(isNumber || isFloat) || f != math.Trunc(f) {
+	f, ok := number(v)
+	if !ok || f != math.Trunc(f) {
 		return 0, fmt.Errorf("%s%s must be an integer in %s..%s, got %s", name, of,
 			formatNumber(min), formatNumber(max), describeValue(v))
 	}
@@ -361,10 +349,18 @@ func checkInteger(name, of string, v any, min, max float64) (int64, error) {
 		return 0, fmt.Errorf("%s%s is %s, out of range: give %s..%s", name, of,
 			describeValue(v), formatNumber(min), formatNumber(max))
 	}
-	if n, ok := v.(int64); ok {
-		return n, nil
+	return int64(f), nil // exact: every range is within 2^53
+}
+
+// number is the value of a JSON number.
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return float64(n), true
+	case float64:
+		return n, true
 	}
-	return int64(f), nil
+	return 0, false
 }
 
 // execute runs the loops of a checked request in this process's one Go
