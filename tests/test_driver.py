@@ -209,6 +209,15 @@ def test_run_with_small_stacks_and_fewer_procs(driver):
     assert len(answer["metrics"]["per_p_tasks_run"]) == 1
 
 
+def test_peak_rss_is_the_runs_own(driver):
+    big = driver.request({"op": "run", "workload": "parked", "params": {"tasks": 20000}})
+    small = driver.request({"op": "run", "workload": "spawn", "params": {"tasks": 10}})
+    assert big["ok"] and small["ok"]
+    # The peak is reset before each run, so a small run after a big one
+    # does not inherit the big one's peak.
+    assert small["metrics"]["peak_rss_kib"] < big["metrics"]["peak_rss_kib"] / 2
+
+
 def test_integral_float_is_an_integer(driver):
     answer = driver.request({"op": "run", "workload": "spawn", "params": {"tasks": 1e3},
                              "loops": 1.0})

@@ -194,7 +194,7 @@ static int run_command(int argc, char **argv, int i)
             break;
         }
         char name[64];
-        const char *value;
+        const char *value = NULL;
         const char *flag = argv[i];
         if ((rc = flag_name(flag, name, sizeof name)) != EXIT_OK) break;
         bool is_common = strcmp(name, "procs") == 0 || strcmp(name, "loops") == 0 ||
@@ -289,7 +289,7 @@ int main(int argc, char **argv)
         }
         if (strncmp(argv[i], "--", 2) != 0) return usage_error("unknown option '%s'", argv[i]);
         char name[64];
-        const char *value;
+        const char *value = NULL;
         int rc = flag_name(argv[i], name, sizeof name);
         if (rc != EXIT_OK) return rc;
         if (strcmp(name, "procs") != 0) return usage_error("unknown option '%s'", argv[i]);

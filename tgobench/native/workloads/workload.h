@@ -68,7 +68,10 @@ extern const int wl_count;
 
 const workload *wl_find(const char *name);
 int wl_param_index(const workload *w, const char *name);
+/* name is kept, not copied, and read after the run: pass a string literal.
+ * More than WL_MAX_METRICS metrics fail the loop. */
 void wl_metric_add(wl_loop_out *out, const char *name, double value, bool is_int);
+/* Set out->error (the first call wins; later ones are ignored). */
 void wl_fail(wl_loop_out *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
