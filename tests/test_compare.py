@@ -496,3 +496,64 @@ def test_the_real_command_line_keeps_stdout_for_the_table_and_stderr_for_errors(
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stdout == ""
     assert "missing.json does not exist" in bad.stderr
+
+
+# --- on a real run of the quick suite ----------------------------------------------
+
+def tgobench(*args: str, cwd: Path, driver_dir: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO), TGOBENCH_DRIVER_DIR=str(driver_dir))
+    return subprocess.run([sys.executable, "-c", "from tgobench.cli import app; app()", *args],
+                          cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, driver_dir) -> Path:
+    """A result file of the quick suite, run by the real drivers."""
+    directory = tmp_path_factory.mktemp("quick")
+    run = tgobench("run", "--suite", "quick", "-o", "q.json", "--plain", cwd=directory,
+                   driver_dir=driver_dir)
+    assert (directory / "q.json").is_file(), run.stdout + run.stderr
+    return directory / "q.json"
+
+
+@pytest.mark.slow
+def test_quick_run_compares_gmp_with_tgo(quick_run, driver_dir):
+    result = tgobench("compare", str(quick_run), "--impls", "gmp,tgo", cwd=quick_run.parent,
+                      driver_dir=driver_dir)
+    assert result.returncode in (0, 1), result.stderr
+    assert result.stdout.startswith(f"{quick_run}: gmp (baseline) vs tgo")
+    assert "spawn[tasks=10000] all p2" in result.stdout
+    assert "Holm over" in result.stdout.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_quick_run_compared_with_itself_exits_0(quick_run, driver_dir):
+    result = tgobench("compare", str(quick_run), str(quick_run), cwd=quick_run.parent,
+                      driver_dir=driver_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no regression" in result.stdout and "regression  " not in result.stdout
+
+
+@pytest.mark.slow
+def test_quick_run_against_its_baseline_scaled_down_20_percent(quick_run, driver_dir, tmp_path):
+    """Every benchmark is 25% slower than its scaled-down copy. Whether the
+    gate can tell depends on the machine's noise with the quick suite's six
+    workers (a loaded machine hides it, and the comparison says so); what
+    always holds: the estimate is exact, nothing is called faster, the exit
+    status follows the regressions and the Markdown names each. The fixture
+    test above shows the exit status 1 deterministically."""
+    baseline = scaled_copy(quick_run, tmp_path / "baseline.json", 0.8)
+    verdicts, summary = tmp_path / "verdicts.json", tmp_path / "summary.md"
+    result = tgobench("compare", str(baseline), str(quick_run), "--markdown", str(summary),
+                      "--json", str(verdicts), cwd=tmp_path, driver_dir=driver_dir)
+    data = json.loads(verdicts.read_text())
+    assert result.returncode == (1 if data["regressions"] else 0), result.stdout + result.stderr
+    markdown = summary.read_text()
+    headline = next(line for line in markdown.splitlines() if line.startswith("**"))
+    for bench in data["benchmarks"]:
+        # The log ratios of a sample to itself are symmetric about 0: the
+        # Hodges-Lehmann estimate is exactly the scale factor.
+        assert bench["ratio"] == pytest.approx(1.25)
+        assert bench["verdict"] != compare.FASTER
+        assert (f"`{bench['name']}`" in headline) == bench["regression"]
+        assert (f"| + | `{bench['name']}` |" in markdown) == bench["regression"]

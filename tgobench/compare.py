@@ -338,7 +338,8 @@ def _compare(baseline_label: str, new_label: str,
     if only_new:
         warnings.append(CompareWarning(
             f"{_plural(len(only_new), 'benchmark')} only in {new_label}: {', '.join(only_new)}",
-            "new benchmarks are compared once the baseline holds them"))
+            f"a benchmark missing for {baseline_label} may have failed; check its run" if impls
+            else "new benchmarks are compared once the baseline holds them"))
     return Comparison(baseline_label, new_label, alpha, tuple(benchmarks), only_base, only_new,
                       tuple(warnings), impls, path)
 
@@ -399,12 +400,13 @@ def _sample_warnings(benchmarks: list[BenchmarkComparison], alpha: float) -> lis
             f"{alpha:g} with Holm's correction over {len(benchmarks)}, however large: "
             + ", ".join(f"{b.name} ({b.baseline.processes} vs {b.new.processes} processes)"
                         for b in too_few),
-            f"measure with at least {fewest} worker processes per side for any significance, "
-            "more to detect a small change"))
+            f"measure with at least {fewest} worker processes per side for any significance "
+            f"(tgobench run --processes {fewest}), more to detect a small change"))
     for bench in benchmarks:
         if bench.verdict != TOO_FEW and bench.threshold_hidden:
             fix = (f"measure with about {bench.processes_needed} worker processes per side "
-                   f"(now {bench.baseline.processes} and {bench.new.processes})"
+                   f"(tgobench run --processes {bench.processes_needed}; now "
+                   f"{bench.baseline.processes} and {bench.new.processes})"
                    if bench.processes_needed else
                    "the noise is too large for more processes to help: quieten the machine "
                    "(tgobench's system check lists how)")

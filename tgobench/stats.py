@@ -39,8 +39,8 @@ Choices, and why:
   nothing about how the benchmarks depend on each other); Benjamini-Hochberg
   (`scipy.stats.false_discovery_control`) only for highlighting.
 - Minimum detectable change: the power of the very test used, found by
-  simulation with normal noise on the log scale whose spread is estimated
-  from the two samples (seeded, so reproducible). Rejected: Noether's normal
+  simulation with normal noise on the log scale whose spread is a robust
+  estimate from the two samples (seeded, so reproducible). Rejected: Noether's normal
   approximation alone, which with 6 workers a side declares every change
   undetectable although the exact test detects a large one almost surely.
   Beyond 50 workers a side, where simulating costs more and the normal
@@ -277,19 +277,19 @@ def _accepted_shifts(log_base: np.ndarray, log_new: np.ndarray, shifts: np.ndarr
 
 
 def log_spread(baseline, new) -> float:
-    """The pooled standard deviation of the log timings, each sample about its
-    own mean (unbiased pooled variance, n_baseline + n_new - 2 degrees of
-    freedom): the noise level the power calculation assumes. It is not robust
-    on purpose: an outlying worker makes the estimated detectable change
-    larger, erring towards asking for more workers. 0 when there are not
-    enough values to estimate it (one a side)."""
+    """The spread of the log timings that the power calculation assumes: the
+    median absolute deviation of both samples' residuals (each log timing
+    minus its own sample's median), pooled, scaled to estimate a normal
+    standard deviation (`scipy.stats.median_abs_deviation`, scale="normal").
+
+    Robust on purpose, like the test: one worker descheduled for a second
+    would multiply a standard deviation, and with it the detectable change,
+    although it moves the Mann-Whitney test by one rank. 0 when more than
+    half the residuals are 0 (e.g. one worker a side)."""
     log_base = np.log(_as_samples(baseline))
     log_new = np.log(_as_samples(new))
-    dof = log_base.size + log_new.size - 2
-    if dof <= 0:
-        return 0.0
-    squares = np.sum((log_base - log_base.mean()) ** 2) + np.sum((log_new - log_new.mean()) ** 2)
-    return float(np.sqrt(squares / dof))
+    residuals = np.concatenate([log_base - np.median(log_base), log_new - np.median(log_new)])
+    return float(scipy.stats.median_abs_deviation(residuals, scale="normal"))
 
 
 # Simulated pairs of samples behind each power figure, and the seed that makes
