@@ -4,10 +4,12 @@ chart drawn, no script errors, names shown as text, missing data explained."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pyperf
@@ -32,7 +34,7 @@ def _metrics(workload: str, impl: str, ns: float, rng: random.Random) -> dict:
     if impl != "go":  # the Go driver reports no scheduler counters
         tasks = 10000
         metrics["counters"] = {
-            "tasks_run": tasks, "parks": rng.randint(5, 50), "shared_takes": rng.randint(0, 100),
+            "tasks_run": tasks, "switches": 2 * tasks, "parks": rng.randint(5, 50), "shared_takes": rng.randint(0, 100),
             "steals": {"smt": rng.randint(0, 300), "l2": rng.randint(0, 200),
                        "llc": rng.randint(0, 100), "node": 0, "remote": 0}}
     if workload == "parked":
@@ -116,6 +118,45 @@ def _drawn_charts(dom: str) -> dict[str, int]:
 def _js_errors(dom: str) -> str | None:
     found = re.search(r'<html[^>]*\sdata-js-errors="([^"]*)"', dom)
     return found.group(1) if found else None
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def quick_result(driver_dir, tmp_path_factory) -> Path:
+    """A result file of the real quick suite, run by the real command (fewer
+    processes than the suite asks, to spare a small machine)."""
+    path = tmp_path_factory.mktemp("quick") / "quick.json"
+    env = dict(os.environ, TGOBENCH_DRIVER_DIR=str(driver_dir),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run([sys.executable, "-c", "from tgobench.cli import app; app()", "run",
+                           "--suite", "quick", "--processes", "3", "--values", "2", "--plain",
+                           "-o", str(path)], env=env, capture_output=True, text=True, timeout=600)
+    # A benchmark that failed is reported by the run and left out of the file;
+    # the report is about what the file holds.
+    assert path.exists(), done.stdout + done.stderr
+    return path
+
+
+def test_report_of_the_quick_suite_in_a_browser(quick_result, tmp_path):
+    result = results.load(quick_result)
+    page = report.render_report([result], tmp_path / "report.html")
+    built = report.build_report([result])
+    figures = sum(len(section.figures) for section in built.sections)
+
+    dom = _browse(page, "--dump-dom")
+
+    assert _js_errors(dom) is None
+    drawn = _drawn_charts(dom)
+    assert len(drawn) == figures > 0
+    assert all(count >= 1 for count in drawn.values()), drawn
+    assert {"environment", "distributions", "comparison", "counters", "claims"} <= \
+        {section.key for section in built.sections}
+    shot = tmp_path / "quick-report.png"
+    _browse(page, f"--screenshot={shot}", "--window-size=1366,7000")
+    assert shot.stat().st_size > 0
+    print(f"quick-suite report screenshot: {shot}")
 
 
 def test_report_draws_every_chart_without_script_errors(tmp_path):

@@ -59,6 +59,12 @@ _VERDICT_MARKS = {"regression": ("x", _REGRESSION_COLOUR),
                   compare.TOO_FEW: ("circle-open", "#808080")}
 _CHART_HEIGHT = 420
 NOT_MEASURED = "not measured in these results"
+# pyperf's metadata that tells how quiet and how configured the machine was.
+_SYSTEM_KEYS = (("cpu_affinity", "CPU affinity"), ("isolated_cpus", "isolated CPUs"),
+                ("cpu_freq", "CPU frequency"), ("cpu_config", "CPU configuration"),
+                ("aslr", "ASLR"), ("load_avg_1min", "load average (1 min)"),
+                ("runnable_threads", "runnable threads"), ("timer", "timer"),
+                ("python_version", "Python"), ("perf_version", "pyperf"))
 
 
 @dataclass
@@ -211,10 +217,16 @@ def environment_section(result_sets: Sequence[ResultSet], entries: list[_Entry])
             seen.add(tuple(row))
             versions.rows.append(row)
     versions.rows.sort()
+    system = Table(["recorded by pyperf"] + [_source_label(rs, result_sets) for rs in result_sets], [],
+                   caption="The system as each worker process saw it (ranges over the benchmarks)")
+    for key, label in _SYSTEM_KEYS:
+        cells = [_spread(b.metadata.get(key) for b in rs.benchmarks) for rs in result_sets]
+        if any(cell != "—" for cell in cells):
+            system.rows.append([label] + cells)
     section = Section("environment", "Environment",
                       "Where and with what these numbers were measured; a warning below means "
                       "the machine was not quiet or not tuned, and its numbers deserve less trust.",
-                      tables=[machines, versions])
+                      tables=[machines, versions] + ([system] if system.rows else []))
     warnings = Table(["file", "warning", "fix"], [])
     for rs in result_sets:
         for w in rs.warnings or []:
@@ -320,11 +332,19 @@ def comparison_section(comparison: Comparison) -> Section:
             hovertemplate="%{y}<br>ratio %{x:.3f}, change %{text}<extra>" + verdict + "</extra>"))
     fig.add_vline(x=1, line=dict(color="#555", width=1))
     _layout(fig, f"time ratio {new} / {baseline} with {confidence} intervals",
-            f"time ratio {new} / {baseline} (below 1 faster, above 1 slower)", "benchmark")
-    fig.update_layout(height=max(_CHART_HEIGHT, 140 + 34 * len(benches)), margin=dict(l=20),
-                      legend_title_text="")
+            f"time ratio {new} / {baseline} (below 1 faster, above 1 slower)", "benchmark",
+            height=max(_CHART_HEIGHT, 190 + 34 * len(benches)), legend_title="")
+    fig.update_layout(margin=dict(l=20))
     fig.update_yaxes(autorange="reversed", automargin=True, rangemode="normal")
-    fig.update_xaxes(rangemode="normal")
+    # Ratios far from 1 read fairly only on a log axis, where 0.5 and 2 lie equally far from 1.
+    extent = [x for b in benches for x in (b.ci_low, b.ci_high, b.ratio, 1 + b.threshold)
+              if math.isfinite(x) and x > 0]
+    if max(extent) / min(extent) > 3:
+        _log_axis(fig.update_xaxes, extent)
+        fig.update_xaxes(title_text=_svg_text(
+            f"time ratio {new} / {baseline} (log scale; below 1 faster, above 1 slower)"))
+    else:
+        fig.update_xaxes(rangemode="normal")
     section.figures.append(_figure(fig))
     table = Table(["benchmark", baseline, new, f"change [{confidence} CI]", "p (Holm)",
                    "verdict", "smallest detectable change"], [])
@@ -477,7 +497,7 @@ def memory_section(entries: list[_Entry], colours: dict[str, str]) -> Section | 
 
 
 def counters_section(entries: list[_Entry], colours: dict[str, str]) -> Section | None:
-    """Steals by level, shared-pool takes and parks, each per 1000 tasks run."""
+    """Steals by level, shared-pool takes and parks, each per 1000 switches."""
     rated: list[tuple[_Entry, dict[str, float]]] = []
     for e in entries:
         per_run = [r for r in (_counter_rates(m.get("counters")) for m in e.result.metrics) if r]
@@ -486,9 +506,10 @@ def counters_section(entries: list[_Entry], colours: dict[str, str]) -> Section 
     if not rated:
         return None
     section = Section("counters", "Scheduler counters",
-                      "How each scheduler found work, per 1000 tasks run (median over runs): steals "
-                      "by how far the victim was (SMT sibling nearest, remote node farthest), takes "
-                      "from the shared pool, and parks of idle Ps.")
+                      "How each scheduler found work, per 1000 switches (a task dispatched onto a P; "
+                      "median over runs): tasks stolen "
+                      "by how far the victim was (SMT sibling nearest, remote node farthest), tasks "
+                      "taken from the shared pool, and parks of idle Ps.")
     impls = _impls(e for e, _ in rated)
     steals = make_subplots(rows=1, cols=len(impls), shared_yaxes=True,
                            subplot_titles=[_svg_text(i) for i in impls])
@@ -499,8 +520,8 @@ def counters_section(entries: list[_Entry], colours: dict[str, str]) -> Section 
                                     y=[r[f"steals_{level}"] for _, r in mine],
                                     name=level, marker_color=colour, legendgroup=level,
                                     showlegend=col == 1), row=1, col=col)
-    _layout(steals, "steals by locality level", None, "steals per 1000 tasks run",
-            barmode="stack")
+    _layout(steals, "tasks stolen, by locality level", None, "tasks stolen per 1000 switches",
+            legend_title="victim's level", barmode="stack")
     for col in range(1, len(impls) + 1):
         steals.update_xaxes(title_text="benchmark", row=1, col=col)
         if col > 1:
@@ -514,10 +535,10 @@ def counters_section(entries: list[_Entry], colours: dict[str, str]) -> Section 
                                     y=[r[key] for _, r in mine], name=_svg_text(impl),
                                     marker_color=colours[impl], legendgroup=impl,
                                     showlegend=col == 1), row=1, col=col)
-    _layout(others, "shared-pool takes and parks", None, "per 1000 tasks run", barmode="group")
+    _layout(others, "shared-pool takes and parks", None, "per 1000 switches", barmode="group")
     for col in (1, 2):
         others.update_xaxes(title_text="benchmark", row=1, col=col)
-    others.update_yaxes(title_text="per 1000 tasks run", row=1, col=2)
+    others.update_yaxes(title_text="per 1000 switches", row=1, col=2)
     section.figures.append(_figure(others))
     return section
 
@@ -645,9 +666,11 @@ def _metric_values(e: _Entry, key: str) -> list[float]:
 
 
 def _counter_rates(counters: Any) -> dict[str, float] | None:
-    if not isinstance(counters, dict) or not counters.get("tasks_run"):
+    """Counters per 1000 switches (a task dispatched onto a P): tasks finished
+    would understate workloads whose few tasks run many times, such as yield."""
+    if not isinstance(counters, dict) or not counters.get("switches"):
         return None
-    per = 1000.0 / counters["tasks_run"]
+    per = 1000.0 / counters["switches"]
     steals = counters.get("steals") or {}
     rates = {f"steals_{level}": steals.get(level, 0) * per for level in _STEAL_LEVELS}
     rates["shared_takes"] = counters.get("shared_takes", 0) * per
@@ -655,13 +678,17 @@ def _counter_rates(counters: Any) -> dict[str, float] | None:
     return rates
 
 
-def _layout(fig: go.Figure, title: str, x_title: str | None, y_title: str, **extra: Any) -> None:
+def _layout(fig: go.Figure, title: str, x_title: str | None, y_title: str, *,
+            height: int = _CHART_HEIGHT, legend_title: str = "implementation",
+            **extra: Any) -> None:
+    """Title top left; legend top right, under plotly's tool bar and above any
+    subplot titles (positions in pixels from the top, whatever the height)."""
     fig.update_layout(
-        title=dict(text=_svg_text(title), x=0, xanchor="left"), template="plotly_white",
-        height=_CHART_HEIGHT, margin=dict(l=70, r=20, t=100, b=70), font=dict(size=13),
-        legend=dict(orientation="h", yanchor="bottom", y=1.08, xanchor="right", x=1,
-                    title_text="implementation" if "barmode" not in extra
-                    or extra.get("barmode") == "group" else ""),
+        title=dict(text=_svg_text(title), x=0, xanchor="left", y=1 - 12 / height, yanchor="top"),
+        template="plotly_white", height=height, margin=dict(l=70, r=20, t=110, b=70),
+        font=dict(size=13),
+        legend=dict(orientation="h", yref="container", yanchor="top", y=1 - 42 / height,
+                    xanchor="right", x=1, title_text=legend_title),
         **extra)
     if x_title is not None:
         fig.update_xaxes(title_text=_svg_text(x_title))
@@ -708,6 +735,15 @@ def _ns(ns: float) -> str:
 
 def _text(value: Any) -> str:
     return "—" if value is None or value == "" else str(value)
+
+
+def _spread(values: Iterable[Any]) -> str:
+    """Numbers as a range, anything else as its distinct values."""
+    present = [v for v in values if v not in (None, "")]
+    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        low, high = min(present), max(present)
+        return f"{low:g}" if low == high else f"{low:g} – {high:g}"
+    return _joined(present)
 
 
 def _joined(values: Iterable[Any]) -> str:
