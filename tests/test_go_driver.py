@@ -218,6 +218,15 @@ def test_procs_sets_gomaxprocs_for_the_request(driver):
                            "params": {"tasks": 2, "yields": 100}})["procs"] >= 1
 
 
+def test_peak_rss_is_the_requests_own(driver):
+    big = driver.request({"op": "run", "workload": "parked", "params": {"tasks": 20000}})
+    small = driver.request({"op": "run", "workload": "spawn", "params": {"tasks": 10}})
+    assert big["ok"] and small["ok"]
+    # Memory the runtime kept from the big request goes back to the OS
+    # before the small one, whose peak is then its own.
+    assert small["metrics"]["peak_rss_kib"] < big["metrics"]["peak_rss_kib"] / 2
+
+
 def test_integral_float_is_an_integer(driver):
     answer = driver.request({"op": "run", "workload": "spawn", "params": {"tasks": 1e3},
                              "loops": 1.0})

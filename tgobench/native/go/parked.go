@@ -14,14 +14,12 @@ package main
 // descriptor included. As in the C workload, all loops of a request share
 // one runtime, whose stack pool keeps the previous loop's stacks resident:
 // a loop whose RSS before starting is still more than half way up to the
-// previous loop's parked RSS keeps the previous loop's baseline. The driver
-// process outlives requests, so the first loop of a request first returns
-// freed memory to the OS (debug.FreeOSMemory, not timed), which puts it
-// where a fresh C runtime starts: with no stacks of earlier requests.
+// previous loop's parked RSS keeps the previous loop's baseline. (A request
+// starts with freed memory returned to the OS, protocol.go, so the first
+// loop's baseline holds no stacks of earlier requests.)
 
 import (
 	"fmt"
-	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -57,9 +55,6 @@ func parkedLoop(a *args) (loopResult, error) {
 	var ready, done sync.WaitGroup
 	var badReceive bool // written before done.Done, read after done.Wait
 	var badMu sync.Mutex
-	if a.loop == 0 {
-		debug.FreeOSMemory()
-	}
 	rssBefore := rssKiB()
 
 	start := time.Now()

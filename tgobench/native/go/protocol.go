@@ -372,6 +372,11 @@ func (run *runRequest) execute() object {
 	if runtime.GOMAXPROCS(0) != a.procs {
 		runtime.GOMAXPROCS(a.procs)
 	}
+	// Start from a collected heap with free memory returned to the OS, as
+	// each C request starts a fresh runtime: an earlier request's stacks
+	// and buffers, kept by the Go runtime for reuse, would otherwise count
+	// in this one's peak RSS.
+	debug.FreeOSMemory()
 	resetPeakRSS()
 	before := readRuntimeCounters()
 	var elapsed time.Duration
