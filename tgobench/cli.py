@@ -167,6 +167,8 @@ def run(suite: str = typer.Option(None, "--suite", "-s",
     pyperf_args += ["--processes", str(processes)] if processes else []
     pyperf_args += ["--values", str(values)] if values else []
     console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 200  # logs: keep table rows on one line
     try:
         request = runner.RunRequest(suite=suite, workload=workload, params=param, impls=impl,
                                     cpus=cpus, numa=[numa] if numa else [],
