@@ -199,6 +199,25 @@ def test_noise_that_hides_the_threshold_is_reported_with_the_workers_needed():
     assert f"about {b.processes_needed} worker processes per side" in warning.fix
 
 
+def test_noise_no_number_of_workers_would_beat_says_so():
+    rng = np.random.default_rng(12)
+    comparison = compare.compare_files(
+        result_set("a.json", bench("chan", timings(rng, 10, sigma=1.0), threshold=0.01)),
+        result_set("b.json", bench("chan", timings(rng, 10, sigma=1.0), threshold=0.01)))
+    assert comparison.benchmarks[0].processes_needed is None
+    (warning,) = [w for w in comparison.warnings if "noise hides" in w.message]
+    assert "more than 1000 worker processes" in warning.fix
+
+
+def test_a_zero_threshold_asks_for_no_detectable_size():
+    rng = np.random.default_rng(13)
+    comparison = compare.compare_files(
+        result_set("a.json", bench("chan", timings(rng, 10, sigma=0.1))),
+        result_set("b.json", bench("chan", timings(rng, 10, sigma=0.1))), threshold=0.0)
+    assert not comparison.benchmarks[0].threshold_hidden
+    assert not [w for w in comparison.warnings if "noise hides" in w.message]
+
+
 # --- matching -----------------------------------------------------------------
 
 def test_benchmarks_on_one_side_only_are_listed():

@@ -122,8 +122,9 @@ class BenchmarkComparison:
 
     @property
     def threshold_hidden(self) -> bool:
-        """The noise is too large for this comparison to detect the threshold."""
-        return not self.detectable_change <= self.threshold
+        """The noise is too large for this comparison to detect the threshold
+        (a threshold of 0 asks for no particular size of change)."""
+        return self.threshold > 0 and not self.detectable_change <= self.threshold
 
     @property
     def mark(self) -> str:
@@ -408,8 +409,8 @@ def _sample_warnings(benchmarks: list[BenchmarkComparison], alpha: float) -> lis
                    f"(tgobench run --processes {bench.processes_needed}; now "
                    f"{bench.baseline.processes} and {bench.new.processes})"
                    if bench.processes_needed else
-                   "the noise is too large for more processes to help: quieten the machine "
-                   "(tgobench's system check lists how)")
+                   "more than 1000 worker processes per side would be needed: quieten the "
+                   "machine first (`tgobench system` lists how)")
             warnings.append(CompareWarning(
                 f"{bench.name}: the noise hides a change of {_percent(bench.threshold)}; the "
                 f"smallest change these samples detect with {POWER:.0%} power is "
