@@ -111,8 +111,7 @@ def compare(files: list[Path] = typer.Argument(..., metavar="BASELINE [NEW]",
             from tgobench import report as report_mod
             report_mod.render_comparison(comparison, html)
     except UserError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(e) from None
     raise typer.Exit(compare_mod.exit_status(comparison, fail_on))
 
 
