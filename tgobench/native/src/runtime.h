@@ -156,6 +156,9 @@ bool tgo__try_start_spinning(tgo__p *p, int max_spinning); /* -1: no limit */
 void tgo__stop_spinning(tgo__p *p);     /* fence, then the caller rescans */
 void tgo__found_work(tgo__p *p);        /* a spinner found work: hand on */
 void tgo__idle_park(tgo__p *p);         /* block until woken, a timer or I/O */
+/* Whether an idle P should look again (spinning, with a short back-off)
+ * rather than park: true until tgo__spin_ns have passed since *idle_since. */
+bool tgo__idle_spin(tgo__p *p, uint64_t *idle_since);
 bool tgo__quiescent(void);              /* every task created has exited */
 bool tgo__shutting_down(void);
 uint64_t tgo__rand(tgo__p *p);          /* xorshift, per P */

@@ -77,7 +77,7 @@ uint64_t tgo__slow_switch_ns;
 
 static __thread tgo__p *this_p;
 
-enum { LAT_SAMPLE_MASK = 63, TASK_BLOCK = 256, SIGSTACK_SIZE = 64 * 1024 };
+enum { LAT_SAMPLE_MASK = 63, TASK_BLOCK = 256, SIGSTACK_SIZE = 64 * 1024, IDLE_BACKOFF_PAUSES = 16 };
 
 /* ---- errors, time, randomness, locks ----------------------------------- */
 
@@ -579,6 +579,23 @@ void tgo__found_work(tgo__p *p)
         return;
     tgo__stop_spinning(p);
     tgo__wakep(); /* the last spinner hands the search on (Go's resetspinning) */
+}
+
+bool tgo__idle_spin(tgo__p *p, uint64_t *idle_since)
+{
+    (void)p;
+    uint64_t now = tgo_now_ns();
+    if (!*idle_since)
+        *idle_since = now;
+    if (now - *idle_since >= tgo__spin_ns) {
+        *idle_since = 0;
+        return false;
+    }
+    /* back off between scans: a spinner that rereads other Ps' queue
+     * indices in a tight loop steals their cache lines from their owners */
+    for (int i = 0; i < IDLE_BACKOFF_PAUSES; i++)
+        cpu_relax();
+    return true;
 }
 
 bool tgo__quiescent(void)

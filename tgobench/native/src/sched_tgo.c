@@ -371,13 +371,9 @@ tgo__task *tgo__policy_find_runnable(tgo__p *p, bool *inherit)
             tgo__found_work(p);
             return t;
         }
-        uint64_t now = tgo_now_ns();
-        if (!idle_since)
-            idle_since = now;
-        if (now - idle_since < tgo__spin_ns)
+        if (tgo__idle_spin(p, &idle_since))
             continue;
         tgo__stop_spinning(p);
         tgo__idle_park(p);
-        idle_since = 0;
     }
 }

@@ -56,12 +56,23 @@ static tgo__task *self_task(const char *what)
     return t;
 }
 
-/* ---- wait group ------------------------------------------------------------ */
+/* ---- wait group ------------------------------------------------------------
+ *
+ * As Go's sync.WaitGroup: one atomic word holds the counter (high half) and
+ * the number of registered waiters (low half). Wait registers by CAS; the
+ * Add that brings the counter to zero releases exactly the waiters it saw.
+ * A waiter that saw zero returns without registering, and a registered one
+ * returns only once released, so when Wait returns no Add will touch the
+ * group again: the waiter may free it (the fork-join pattern of fib).
+ * Rejected: a counter plus a locked waiter list checked separately; the last
+ * Done could still be taking the lock when the waiter saw zero and freed it.
+ */
 
 struct tgo_wg {
-    _Atomic int64_t count;
+    _Atomic uint64_t state;   /* counter << 32 | waiters */
     tgo__spinlock lock;
     waitq waiters;
+    uint32_t listed;          /* registered waiters already on the list */
 };
 
 tgo_wg *tgo_wg_new(void)
@@ -78,14 +89,25 @@ void tgo_wg_free(tgo_wg *wg)
 
 void tgo_wg_add(tgo_wg *wg, int64_t delta)
 {
-    int64_t v = atomic_fetch_add(&wg->count, delta) + delta;
-    tgo__assert(v >= 0, "wait group counter went negative (%lld)", (long long)v);
-    if (v != 0)
+    uint64_t step = (uint64_t)delta << 32;
+    uint64_t s = atomic_fetch_add(&wg->state, step) + step;
+    int32_t counter = (int32_t)(s >> 32);
+    uint32_t waiters = (uint32_t)s;
+    tgo__assert(counter >= 0, "wait group counter went negative (%d)", counter);
+    if (counter > 0 || waiters == 0)
         return;
     tgo__spin_lock(&wg->lock);
+    while (wg->listed < waiters) {
+        /* a waiter registered but is not on the list yet: it is running,
+         * between its CAS and the lock, and will be there in a moment */
+        tgo__spin_unlock(&wg->lock);
+        tgo__spin_lock(&wg->lock);
+    }
     tgo__task *list = wg->waiters.head;
     wg->waiters.head = wg->waiters.tail = NULL;
-    tgo__spin_unlock(&wg->lock);
+    wg->listed = 0;
+    atomic_store(&wg->state, 0);
+    tgo__spin_unlock(&wg->lock); /* the last touch of wg */
     while (list) {
         tgo__task *next = list->next;
         tgo__ready(list);
@@ -100,15 +122,15 @@ void tgo_wg_done(tgo_wg *wg)
 
 void tgo_wg_wait(tgo_wg *wg)
 {
-    if (atomic_load(&wg->count) == 0)
-        return;
+    uint64_t s = atomic_load(&wg->state);
+    do {
+        if (s >> 32 == 0)
+            return;
+    } while (!atomic_compare_exchange_weak(&wg->state, &s, s + 1));
     tgo__task *self = self_task("tgo_wg_wait");
     tgo__spin_lock(&wg->lock);
-    if (atomic_load(&wg->count) == 0) {
-        tgo__spin_unlock(&wg->lock);
-        return;
-    }
     waitq_push(&wg->waiters, self);
+    wg->listed++;
     tgo__park(unlock_spin, &wg->lock);
 }
 
