@@ -443,7 +443,8 @@ class PlainReporter:
 
     def finished(self, index: int, bench: PlannedBenchmark, error: str | None) -> None:
         took = time.monotonic() - self.bench_start
-        self.write(f"[{index}/{self.total}] {'failed' if error else 'done'} in {took:.1f} s")
+        self.write(f"[{index}/{self.total}] {bench.id.name}: {'failed' if error else 'done'} "
+                   f"in {took:.1f} s")
 
     def done(self, outcome: RunOutcome) -> None:
         self.write(f"finished in {time.monotonic() - self.start:.1f} s")
