@@ -196,3 +196,11 @@ def test_hello_all_reports_missing_drivers(fake_driver_dir, monkeypatch):
     infos, notices = drivers.hello_all({"tgo": None, "nosuch": None})
     assert list(infos) == ["tgo"] and len(notices) == 1 and notices[0].startswith("nosuch: ")
     assert json.dumps(infos["tgo"].raw)  # plain data
+
+
+def test_build_names_compiler_and_flags():
+    answer = {"ok": True, "impl": "go", "protocol": 1, "compiler": "go1.27", "workloads": {},
+              "build_flags": "-trimpath CGO_ENABLED=0"}
+    assert drivers.DriverInfo.from_hello(answer, "go").build == "go1.27 [-trimpath CGO_ENABLED=0]"
+    del answer["build_flags"]
+    assert drivers.DriverInfo.from_hello(answer, "go").build == "go1.27"

@@ -234,6 +234,12 @@ class DriverInfo:
     topology: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
 
+    @property
+    def build(self) -> str:
+        """The compiler and, where the driver tells them, its build flags."""
+        flags = self.raw.get("build_flags") or self.raw.get("cflags")
+        return f"{self.compiler} [{flags}]" if flags else self.compiler
+
     @classmethod
     def from_hello(cls, answer: dict, expected_impl: str) -> DriverInfo:
         protocol = answer.get("protocol")

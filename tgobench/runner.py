@@ -229,7 +229,7 @@ def _spec(bench: PlannedBenchmark, plan: RunPlan, ops_per_loop: int, error_file:
     metadata = benchmark_metadata(
         bench.id, params=bench.case.params, op_unit=bench.case.op_unit, suite=plan.suite.name,
         threshold=bench.threshold, tgobench_version=__version__,
-        driver_version=bench.info.version, compiler=bench.info.compiler,
+        driver_version=bench.info.version, compiler=bench.info.build,
         machine=plan.system.machine, warnings=plan.system.warning_dicts())
     return {"name": bench.id.name, "impl": bench.id.impl, "driver": str(bench.driver),
             "driver_version": bench.info.version, "prefix": list(bench.placement.prefix),
