@@ -504,7 +504,8 @@ def print_summary(console, summaries: list[WorkloadSummary]) -> None:
 
     for summary in summaries:
         table = Table(title=f"{summary.workload} (time per {summary.op_unit})", title_justify="left",
-                      box=None, pad_edge=False)
+                      caption="median of per-process means ± MAD; ratio [95% CI]",
+                      caption_justify="left", box=None, pad_edge=False)
         table.add_column("benchmark")
         for impl in summary.impls:
             table.add_column(impl, justify="right")
