@@ -1,0 +1,77 @@
+"""Seeded stress runs of the runtime (workloads/stress.c): random spawn trees
+and channel pipelines with yields, sleeps, wait groups and a mutex, on both
+policies, 1 to 4 Ps, in the release drivers and in the ASan+UBSan and TSan
+builds. The workload itself checks that every task ran exactly once and that
+every token arrived; a run that does not answer in time is a deadlock (or a
+lost task), reported with the seed, policy and procs that reproduce it:
+
+    tgobench-driver-<policy> --procs <procs> run stress --seed <seed> --tasks <tasks>
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.conftest import IMPLS, Driver, driver_path
+
+DEADLOCK_GUARD_S = 60.0
+
+# (seeds, procs, tasks, chans, stack sizes) per build; the sanitizer builds
+# are many times slower, so they run fewer and smaller plans.
+PLANS = {
+    "release": (range(1, 9), (1, 2, 3, 4), 30000, 8, (2048, 65536)),
+    "asan": (range(1, 4), (1, 2, 3, 4), 4000, 6, (65536,)),
+    "tsan": (range(1, 4), (1, 2, 3, 4), 1500, 6, (65536,)),
+}
+
+
+def reproduce(policy: str, seed: int, procs: int, tasks: int, chans: int, stack: int) -> str:
+    return (f"seed={seed} policy={policy} procs={procs} (reproduce: tgobench-driver-{policy} "
+            f"--procs {procs} run stress --seed {seed} --tasks {tasks} --chans {chans} "
+            f"--stack-size {stack})")
+
+
+def stress_all(directory: Path, policy: str, build: str) -> int:
+    """Every plan of `build` in one driver process; returns the runs done."""
+    seeds, all_procs, tasks, chans, stacks = PLANS[build]
+    runs = 0
+    with Driver(driver_path(policy, directory), timeout=DEADLOCK_GUARD_S) as driver:
+        for seed in seeds:
+            for procs in all_procs:
+                stack = stacks[(seed + procs) % len(stacks)]
+                where = reproduce(policy, seed, procs, tasks, chans, stack)
+                request = {"op": "run", "workload": "stress", "procs": procs, "loops": 1,
+                           "params": {"seed": seed, "tasks": tasks, "chans": chans,
+                                      "stack_size": stack}}
+                answer, failure = None, None
+                try:
+                    answer = driver.request(request)
+                except pytest.fail.Exception as exc:   # the guard fired or the driver died
+                    failure = str(exc)
+                if failure is not None:
+                    pytest.fail(f"stress {build} build, {where}: no answer (deadlock, lost "
+                                f"task or crash): {failure}")
+                assert answer.get("ok") is True, f"stress {build} build, {where}: {answer}"
+                assert answer["ops"] == tasks, where
+                assert answer["procs"] == procs, where
+                runs += 1
+        assert driver.close() == 0, driver.stderr
+        # sanitizers report on stderr and may not change the exit status
+        for marker in ("ERROR: AddressSanitizer", "runtime error:", "WARNING: ThreadSanitizer"):
+            assert marker not in driver.stderr, f"stress {build} build, {policy}:\n{driver.stderr}"
+    return runs
+
+
+@pytest.mark.parametrize("policy", IMPLS)
+def test_stress_release(policy, driver_dir):
+    seeds, all_procs, *_ = PLANS["release"]
+    assert stress_all(driver_dir, policy, "release") == len(seeds) * len(all_procs)
+
+
+@pytest.mark.parametrize("policy", IMPLS)
+@pytest.mark.parametrize("sanitizer", ["asan", "tsan"])
+def test_stress_sanitized(policy, sanitizer, sanitizer_build):
+    seeds, all_procs, *_ = PLANS[sanitizer]
+    assert stress_all(sanitizer_build(sanitizer), policy, sanitizer) == len(seeds) * len(all_procs)
+

@@ -1,0 +1,138 @@
+"""The CPU workloads (tgobench/native/workloads/*.c) through the protocol, on
+both policies: each with small parameters, on 1 and 2 Ps, with the small
+(2 KiB) and the default stack class; the operation count each must report in
+closed form, its unit and its own metrics; and a million tasks with 2 KiB
+stacks, which fits only if stacks do not cost a kernel mapping each
+(vm.max_map_count is 65530 by default)."""
+
+from __future__ import annotations
+
+import pytest
+
+# The workloads table of the contract: name -> (unit, {param: (default, min, max)}).
+CONTRACT = {
+    "spawn": ("task", {"tasks": (1000000, 1, 100000000)}),
+    "spawn-tree": ("task", {"fanout": (4, 1, 64), "depth": (10, 0, 30)}),
+    "yield": ("switch", {"tasks": (4, 1, 1000000), "yields": (250000, 1, 10**9)}),
+    "chan": ("round trip", {"rounds": (200000, 1, 10**9)}),
+    "fib": ("task", {"n": (25, 1, 40)}),
+    "skew": ("task", {"tasks": (10000, 1, 10000000), "units": (200, 1, 1000000)}),
+    "parked": ("task", {"tasks": (100000, 1, 10000000)}),
+    "stress": ("task", {"seed": (1, 0, 2**31), "tasks": (10000, 1, 10000000),
+                        "chans": (8, 1, 1024)}),
+}
+
+
+def fib(n: int) -> int:
+    a, b = 0, 1
+    for _ in range(n):
+        a, b = b, a + b
+    return a
+
+
+# name -> (small params, operations per loop in closed form)
+SMALL = {
+    "spawn": ({"tasks": 1000}, 1000),
+    "spawn-tree": ({"fanout": 3, "depth": 4}, sum(3**i for i in range(5))),
+    "yield": ({"tasks": 3, "yields": 200}, 600),
+    "chan": ({"rounds": 500}, 500),
+    "fib": ({"n": 12}, 2 * fib(13) - 1),
+    "skew": ({"tasks": 300, "units": 20}, 300),
+    "parked": ({"tasks": 3000}, 3000),
+    "stress": ({"seed": 7, "tasks": 800, "chans": 4}, 800),
+}
+
+LOOPS = 2
+
+
+def run(driver, workload: str, params: dict, loops: int = LOOPS, procs: int | None = None,
+        timeout: float | None = None) -> dict:
+    request = {"op": "run", "workload": workload, "params": params, "loops": loops}
+    if procs is not None:
+        request["procs"] = procs
+    return driver.request(request, timeout)
+
+
+def test_hello_lists_the_contracts_workloads(driver):
+    hello = driver.request({"op": "hello"})
+    assert hello["ok"] is True, hello
+    workloads = hello["workloads"]
+    for name, (unit, params) in CONTRACT.items():
+        assert name in workloads, f"{name} missing from hello: {sorted(workloads)}"
+        described = workloads[name]
+        assert described["unit"] == unit
+        assert described["help"]
+        for param, (default, low, high) in params.items():
+            spec = described["params"][param]
+            assert spec["type"] == "int", (name, param, spec)
+            assert (spec["default"], spec["min"], spec["max"]) == (default, low, high), (name, param)
+        assert set(described["params"]) == set(params) | {"stack_size"}
+
+
+@pytest.mark.parametrize("workload", sorted(SMALL))
+@pytest.mark.parametrize("procs", [1, 2])
+@pytest.mark.parametrize("stack_size", [2048, 65536])
+def test_small_run_checks_out(driver, workload, procs, stack_size):
+    params, ops_per_loop = SMALL[workload]
+    answer = run(driver, workload, {**params, "stack_size": stack_size}, procs=procs)
+    assert answer["ok"] is True, answer
+    assert answer["workload"] == workload
+    assert answer["unit"] == CONTRACT[workload][0]
+    assert answer["procs"] == procs
+    assert answer["loops"] == LOOPS
+    assert answer["ops"] == LOOPS * ops_per_loop
+    assert len(answer["per_loop_ns"]) == LOOPS
+    assert all(ns > 0 for ns in answer["per_loop_ns"])
+    assert answer["elapsed_ns"] == sum(answer["per_loop_ns"])
+    defaults = {p: d for p, (d, _, _) in CONTRACT[workload][1].items()}
+    assert answer["params"] == {**defaults, **params, "stack_size": stack_size}
+
+    metrics = answer["metrics"]
+    assert metrics["peak_rss_kib"] > 0
+    assert len(metrics["per_p_tasks_run"]) == procs
+    if workload == "fib":
+        assert metrics["result"] == fib(params["n"])
+    if workload == "parked":
+        assert metrics["rss_kib_per_task"] > 0
+    if workload == "skew":
+        assert 1.0 <= metrics["balance"] <= procs + 1e-9
+        if procs == 1:
+            assert metrics["balance"] == pytest.approx(1.0)
+    if workload in ("spawn", "spawn-tree", "fib", "skew", "parked", "stress"):
+        # every task the workload counts was spawned and run through the runtime
+        assert metrics["counters"]["tasks_spawned"] >= answer["ops"]
+        assert metrics["counters"]["tasks_run"] >= answer["ops"]
+
+
+def test_spawn_tree_refuses_more_than_1e8_nodes(driver):
+    answer = run(driver, "spawn-tree", {"fanout": 64, "depth": 30}, loops=1)
+    assert answer["ok"] is False
+    assert "1e8" in answer["error"] and "depth" in answer["error"]
+    assert run(driver, "spawn-tree", {"fanout": 2, "depth": 3}, loops=1)["ok"] is True
+
+
+def test_spawn_tree_of_depth_zero_is_its_root(driver):
+    answer = run(driver, "spawn-tree", {"fanout": 64, "depth": 0}, loops=3)
+    assert answer["ok"] is True, answer
+    assert answer["ops"] == 3
+
+
+def test_parked_rss_per_task_holds_on_warm_loops(driver):
+    """All loops share one runtime whose stack pool keeps the first loop's
+    stacks resident; the last loop's figure must still count them."""
+    one = run(driver, "parked", {"tasks": 20000, "stack_size": 2048}, loops=1)
+    three = run(driver, "parked", {"tasks": 20000, "stack_size": 2048}, loops=3)
+    assert one["ok"] and three["ok"], (one, three)
+    cold, warm = one["metrics"]["rss_kib_per_task"], three["metrics"]["rss_kib_per_task"]
+    assert cold >= 1.0       # at least half a page per two tasks: the stacks are counted
+    assert warm >= 0.5 * cold, (cold, warm)
+
+
+@pytest.mark.parametrize("workload", ["spawn", "parked"])
+def test_a_million_tasks_with_small_stacks(driver, workload):
+    answer = run(driver, workload, {"tasks": 1_000_000, "stack_size": 2048}, loops=1,
+                 timeout=300)
+    assert answer["ok"] is True, answer
+    assert answer["ops"] == 1_000_000
+    if workload == "parked":
+        assert answer["metrics"]["rss_kib_per_task"] > 0
