@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "tgo.h"
