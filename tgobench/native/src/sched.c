@@ -77,7 +77,7 @@ uint64_t tgo__slow_switch_ns;
 
 static __thread tgo__p *this_p;
 
-enum { LAT_SAMPLE_MASK = 63, TASK_BLOCK = 256, SIGSTACK_SIZE = 64 * 1024, IDLE_BACKOFF_PAUSES = 16 };
+enum { LAT_SAMPLE_MASK = 63, TASK_BLOCK = 256, SIGSTACK_SIZE = 64 * 1024, IDLE_BACKOFF_PAUSES = 4 };
 
 /* ---- errors, time, randomness, locks ----------------------------------- */
 
