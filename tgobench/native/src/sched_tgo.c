@@ -157,11 +157,11 @@ static void make_ready(tgo__p *p, tgo__task *t)
 
 /* ---- taking work -------------------------------------------------------- */
 
-/* The inbox's first task to run; the rest into the ring (or the pool). */
-static tgo__task *take_inbox(tgo__p *p, tgo__taskq *inbox, uint64_t max)
+/* Up to max tasks of a locked queue: the first to run, the rest into p's
+ * ring (a full ring spills to the pool). *taken says how many. */
+static tgo__task *take_inbox(tgo__p *p, tgo__taskq *inbox, uint64_t max, int *taken)
 {
-    int taken;
-    tgo__task *list = tgo__taskq_take(inbox, (int)max, &taken);
+    tgo__task *list = tgo__taskq_take(inbox, (int)max, taken);
     if (!list)
         return NULL;
     for (tgo__task *t = list->next, *next; t; t = next) {
@@ -179,7 +179,7 @@ static tgo__task *take_local(tgo__p *p)
     if (!t)
         t = tgo__runq_get(&q->ring);
     if (!t)
-        t = take_inbox(p, &q->inbox, HALF_RING);
+        t = take_inbox(p, &q->inbox, HALF_RING, &taken);
     if (!t)
         t = tgo__runq_get(&q->batch);
     return t;
@@ -194,9 +194,10 @@ static tgo__task *steal_from(tgo__p *p, tgo__p *victim, uint32_t *n_stolen)
     if (!n)
         n = tgo__runq_grab(&v->ring, batch, HALF_RING);
     if (!n) {
-        int size = tgo__taskq_size(&v->inbox);
-        *n_stolen = (uint32_t)(size - size / 2);
-        return size ? take_inbox(p, &v->inbox, *n_stolen) : NULL;
+        int size = tgo__taskq_size(&v->inbox), taken = 0;
+        tgo__task *t = size ? take_inbox(p, &v->inbox, (uint64_t)(size - size / 2), &taken) : NULL;
+        *n_stolen = (uint32_t)taken;
+        return t;
     }
     for (uint32_t i = 1; i < n; i++)
         push_local(p, batch[i]);
@@ -234,8 +235,11 @@ static tgo__task *take_pool(tgo__p *p)
     int size = tgo__taskq_size(&shared.pool);
     if (size == 0)
         return NULL;
-    int want = size / tgo__S->nprocs + 1;
-    return take_inbox(p, &shared.pool, (uint64_t)(want < POOL_BATCH ? want : POOL_BATCH));
+    int want = size / tgo__S->nprocs + 1, taken;
+    tgo__task *t = take_inbox(p, &shared.pool, (uint64_t)(want < POOL_BATCH ? want : POOL_BATCH),
+                              &taken);
+    p->c.shared_takes += (uint64_t)taken;
+    return t;
 }
 
 /* ---- the hooks ---------------------------------------------------------- */
