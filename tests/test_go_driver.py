@@ -130,16 +130,20 @@ def test_topology_is_refused_and_the_driver_goes_on(driver):
 # ---- run -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("procs", [1, None])
 @pytest.mark.parametrize("workload", list(CONTRACT))
-def test_run_each_workload(driver, hello, workload):
+def test_run_each_workload(driver, hello, workload, procs):
     desc = hello["workloads"][workload]
     params, ops_per_loop = SMALL[workload]
-    answer = driver.request({"op": "run", "workload": workload, "params": params, "loops": 2})
+    request = {"op": "run", "workload": workload, "params": params, "loops": 2}
+    if procs:
+        request["procs"] = procs
+    answer = driver.request(request)
     assert answer["ok"] is True, answer
     assert answer["workload"] == workload
     assert answer["unit"] == desc["unit"]
     assert (answer["loops"], answer["ops"]) == (2, 2 * ops_per_loop)
-    assert answer["procs"] == hello["procs"]
+    assert answer["procs"] == (procs or hello["procs"])
     defaults = {name: spec["default"] for name, spec in desc["params"].items()}
     assert answer["params"] == {**defaults, **params}
     assert len(answer["per_loop_ns"]) == 2 and all(ns > 0 for ns in answer["per_loop_ns"])
@@ -239,6 +243,25 @@ def test_failed_loop_is_an_error_and_the_driver_goes_on(driver):
                              "params": {"fanout": 64, "depth": 30}})
     assert_error(answer, "spawn-tree", "1e8", "loop 1 of 1")
     assert_works(driver)
+
+
+def test_spawn_tree_of_depth_zero_is_its_root(driver):
+    answer = driver.request({"op": "run", "workload": "spawn-tree",
+                             "params": {"fanout": 64, "depth": 0}, "loops": 3})
+    assert answer["ok"] is True, answer
+    assert answer["ops"] == 3
+
+
+def test_parked_rss_per_task_holds_on_warm_loops(driver):
+    """The runtime keeps the first loop's stacks for reuse; the last loop's
+    figure must still count them."""
+    one = driver.request({"op": "run", "workload": "parked", "params": {"tasks": 20000}})
+    three = driver.request({"op": "run", "workload": "parked", "params": {"tasks": 20000},
+                            "loops": 3})
+    assert one["ok"] and three["ok"], (one, three)
+    cold, warm = one["metrics"]["rss_kib_per_task"], three["metrics"]["rss_kib_per_task"]
+    assert cold >= 2.0  # a goroutine starts with a 2 KiB stack
+    assert warm >= 0.5 * cold, (cold, warm)
 
 
 def test_parked_beyond_memory_is_refused(driver):
