@@ -152,7 +152,10 @@ void tgo__ready(tgo__task *t);
  * (the policy's has_work) and only then sleeps (see sched.c). */
 void tgo__wakep(void);                  /* Go's wakep: one more spinner, if none */
 bool tgo__wake_p(int id);               /* wake P id if it is idle */
-bool tgo__try_start_spinning(tgo__p *p, int max_spinning); /* -1: no limit */
+/* Start (or keep) looking for work as a spinner, if allowed: Go's rule,
+ * spinners at most half the busy Ps, shared by both policies. */
+bool tgo__try_spin(tgo__p *p);
+bool tgo__p_idle(int id);               /* P id is parked or about to park */
 void tgo__stop_spinning(tgo__p *p);     /* fence, then the caller rescans */
 void tgo__found_work(tgo__p *p);        /* a spinner found work: hand on */
 void tgo__idle_park(tgo__p *p);         /* block until woken, a timer or I/O */
@@ -174,6 +177,9 @@ void tgo__mark_runnable(tgo__p *p, tgo__task *t);
 
 /* ---- policy hooks (sched_gmp.c or sched_tgo.c) ------------------------- */
 
+/* Bytes of per-P policy state; the core allocates it zeroed, on its own
+ * cache lines, at p->policy, and frees it. */
+extern const size_t tgo__policy_p_size;
 int tgo__policy_init(tgo__sched *s);
 void tgo__policy_destroy(tgo__sched *s);
 /* A new task created by the task running on p (p NULL: from outside). */

@@ -554,11 +554,20 @@ bool tgo__wake_p(int id)
     return true;
 }
 
-bool tgo__try_start_spinning(tgo__p *p, int max_spinning)
+bool tgo__p_idle(int id)
+{
+    return atomic_load_explicit(&tgo__S->idle_mask[id / 64], memory_order_relaxed) &
+           (1ull << (id % 64));
+}
+
+bool tgo__try_spin(tgo__p *p)
 {
     if (atomic_load_explicit(&p->spinning, memory_order_relaxed))
         return true;
-    if (max_spinning >= 0 && atomic_load(&tgo__S->nspinning) >= max_spinning)
+    /* proc.go: spinners at most half the busy Ps, so that idle Ps do not
+     * burn the CPUs the busy ones need */
+    int busy = tgo__S->nprocs - atomic_load(&tgo__S->npidle);
+    if (2 * atomic_load(&tgo__S->nspinning) >= busy)
         return false;
     atomic_fetch_add(&tgo__S->nspinning, 1);
     atomic_store_explicit(&p->spinning, true, memory_order_relaxed);
@@ -699,6 +708,7 @@ tgo__task *tgo__poll_nonblocking(tgo__p *p)
 
 /* ---- workers ------------------------------------------------------------ */
 
+#if !defined(TGO__ASAN) && !defined(TGO__TSAN) /* they report overflows themselves */
 static void on_segv(int sig, siginfo_t *si, void *ctx)
 {
     (void)ctx;
@@ -710,6 +720,7 @@ static void on_segv(int sig, siginfo_t *si, void *ctx)
     }
     signal(sig, SIG_DFL); /* return and fault again: the default action */
 }
+#endif
 
 static void install_segv_handler(void)
 {
@@ -826,6 +837,7 @@ static void sched_free(tgo__sched *s)
         for (int i = 0; i < s->nprocs; i++) {
             tgo__stack_cache_free(s->ps[i].stacks);
             free(s->ps[i].tasks);
+            free(s->ps[i].policy);
             tgo_hist_free(s->ps[i].sched_lat);
         }
     }
@@ -868,7 +880,8 @@ static int sched_new(const tgo_config *cfg, size_t stack_size, tgo__sched **out)
         p->stacks = tgo__stack_cache_new();
         p->tasks = calloc(1, sizeof *p->tasks);
         p->sched_lat = tgo_hist_new();
-        if (!p->stacks || !p->tasks || !p->sched_lat) {
+        p->policy = tgo__alloc_lines(tgo__policy_p_size);
+        if (!p->stacks || !p->tasks || !p->sched_lat || !p->policy) {
             err = -ENOMEM;
             goto fail;
         }

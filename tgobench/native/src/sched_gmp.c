@@ -58,6 +58,8 @@ static struct {
     int8_t *level;           /* level[i * nprocs + j]: locality of Ps i and j */
 } global;
 
+const size_t tgo__policy_p_size = sizeof(gmp_p);
+
 const char *tgo_policy_name(void)
 {
     return "gmp";
@@ -169,11 +171,6 @@ static tgo__task *runq_steal(tgo__p *p, tgo__p *victim, bool steal_runnext)
 
 /* ---- stealing (stealWork) ----------------------------------------------- */
 
-static bool p_idle(int id)
-{
-    return atomic_load_explicit(&tgo__S->idle_mask[id / 64], memory_order_relaxed) &
-           (1ull << (id % 64));
-}
 
 static tgo__task *steal_work(tgo__p *p)
 {
@@ -186,7 +183,7 @@ static tgo__task *steal_work(tgo__p *p)
         for (int i = 0; i < n; i++, pos = (pos + stride) % n) {
             if (tgo__shutting_down())
                 return NULL;
-            if (pos == p->id || p_idle(pos))
+            if (pos == p->id || tgo__p_idle(pos))
                 continue;
             p->c.steal_attempts++;
             tgo__task *t = runq_steal(p, &tgo__S->ps[pos], last);
@@ -225,19 +222,12 @@ int tgo__policy_init(tgo__sched *s)
             int l = tgo_topology_level(s->topo, s->ps[i].cpu, s->ps[j].cpu);
             global.level[i * n + j] = (int8_t)(l < 0 ? 0 : l);
         }
-    for (int i = 0; i < n; i++) {
-        if (!(s->ps[i].policy = tgo__alloc_lines(sizeof(gmp_p))))
-            return -12;
-    }
     return 0;
 }
 
 void tgo__policy_destroy(tgo__sched *s)
 {
-    for (int i = 0; i < s->nprocs && s->ps; i++) {
-        free(s->ps[i].policy);
-        s->ps[i].policy = NULL;
-    }
+    (void)s;
     free(global.coprimes);
     free(global.level);
     memset(&global, 0, sizeof global);
@@ -301,12 +291,6 @@ bool tgo__policy_has_work(tgo__p *p)
     return false;
 }
 
-static bool may_spin(void)
-{
-    /* proc.go: limit spinners to half the busy Ps */
-    int busy = tgo__S->nprocs - atomic_load(&tgo__S->npidle);
-    return 2 * atomic_load(&tgo__S->nspinning) < busy;
-}
 
 static tgo__task *take_io_and_timers(tgo__p *p)
 {
@@ -334,8 +318,7 @@ tgo__task *tgo__policy_find_runnable(tgo__p *p, bool *inherit)
             t = global_get(p, 0);
         if (!t)
             t = take_io_and_timers(p);
-        if (!t && (atomic_load_explicit(&p->spinning, memory_order_relaxed) || may_spin()) &&
-            tgo__try_start_spinning(p, -1))
+        if (!t && tgo__try_spin(p))
             t = steal_work(p);
         if (t) {
             tgo__found_work(p);

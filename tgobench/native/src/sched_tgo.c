@@ -72,6 +72,8 @@ static struct {
     int *node_of_p;
 } shared;
 
+const size_t tgo__policy_p_size = sizeof(tgo_p);
+
 const char *tgo_policy_name(void)
 {
     return "tgo";
@@ -114,16 +116,11 @@ static uint32_t queued(tgo__p *p)
            (uint32_t)tgo__taskq_size(&q->inbox) + tgo__runq_len(&q->batch);
 }
 
-static bool p_idle(int id)
-{
-    return atomic_load_explicit(&tgo__S->idle_mask[id / 64], memory_order_relaxed) &
-           (1ull << (id % 64));
-}
 
 /* Busy: running a task with others already waiting behind it. */
 static bool busy(tgo__p *p)
 {
-    return !p_idle(p->id) && queued(p) > 0;
+    return !tgo__p_idle(p->id) && queued(p) > 0;
 }
 
 /* Return-to-origin: the origin P, or, when it is busy, a P of its node:
@@ -140,7 +137,7 @@ static tgo__p *origin_target(tgo__p *p, tgo__task *t)
     if (shared.node_of_p[p->id] == node)
         return p;
     for (int i = 0; i < s->nprocs; i++)
-        if (shared.node_of_p[i] == node && p_idle(i))
+        if (shared.node_of_p[i] == node && tgo__p_idle(i))
             return &s->ps[i];
     return origin;
 }
@@ -216,7 +213,7 @@ static tgo__task *steal_work(tgo__p *p)
         int start = (int)(tgo__rand(p) % (uint64_t)n);
         for (int i = 0; i < n; i++) {
             int v = ps[(start + i) % n];
-            if (p_idle(v) || tgo__shutting_down())
+            if (tgo__p_idle(v) || tgo__shutting_down())
                 continue;
             p->c.steal_attempts++;
             uint32_t n;
@@ -275,21 +272,14 @@ int tgo__policy_init(tgo__sched *s)
     memset(&shared, 0, sizeof shared);
     if (build_levels(s) != 0)
         return -12; /* -ENOMEM */
-    for (int i = 0; i < s->nprocs; i++) {
-        if (!(s->ps[i].policy = tgo__alloc_lines(sizeof(tgo_p))))
-            return -12;
-    }
     return 0;
 }
 
 void tgo__policy_destroy(tgo__sched *s)
 {
-    for (int i = 0; i < s->nprocs && s->ps; i++) {
-        free(s->ps[i].policy);
-        s->ps[i].policy = NULL;
-        for (int l = 0; l < TGO_STEAL_LEVELS && shared.by_level; l++)
+    for (int i = 0; i < s->nprocs && shared.by_level; i++)
+        for (int l = 0; l < TGO_STEAL_LEVELS; l++)
             free(shared.by_level[i * TGO_STEAL_LEVELS + l]);
-    }
     free(shared.by_level);
     free(shared.count);
     free(shared.node_of_p);
@@ -345,11 +335,6 @@ bool tgo__policy_has_work(tgo__p *p)
     return false;
 }
 
-static bool may_spin(void)
-{
-    int busy_ps = tgo__S->nprocs - atomic_load(&tgo__S->npidle);
-    return 2 * atomic_load(&tgo__S->nspinning) < busy_ps;
-}
 
 tgo__task *tgo__policy_find_runnable(tgo__p *p, bool *inherit)
 {
@@ -366,8 +351,7 @@ tgo__task *tgo__policy_find_runnable(tgo__p *p, bool *inherit)
                 continue;
             }
         }
-        if (!t && (atomic_load_explicit(&p->spinning, memory_order_relaxed) || may_spin()) &&
-            tgo__try_start_spinning(p, -1))
+        if (!t && tgo__try_spin(p))
             t = steal_work(p);
         if (!t)
             t = take_pool(p);
