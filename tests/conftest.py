@@ -185,3 +185,24 @@ def fake_driver_dir(tmp_path) -> Path:
     for impl in IMPLS:
         (directory / f"tgobench-driver-{impl}").symlink_to(FAKE_DRIVER)
     return directory
+
+
+def _run_tgobench(*args: str, env: dict | None = None,
+                  cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The real `tgobench` command line, importing the tgobench under test
+    from any working directory."""
+    import sys
+
+    import tgobench
+
+    env = dict(os.environ if env is None else env)
+    package_root = str(Path(tgobench.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return subprocess.run([sys.executable, "-c", "from tgobench.cli import app; app()", *args],
+                          capture_output=True, text=True, env=env, cwd=cwd)
+
+
+@pytest.fixture
+def tgobench_cli():
+    """run(*args, env=None, cwd=None) -> CompletedProcess of `tgobench ARGS`."""
+    return _run_tgobench

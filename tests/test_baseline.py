@@ -4,14 +4,10 @@ by `save`, and every file that cannot be a baseline refused with the fix."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-import tgobench
 from tgobench import baseline, results, system
 from tgobench.errors import UserError
 
@@ -19,14 +15,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 QUICK = FIXTURES / "results" / "quick-v1.json"        # suite quick, machine fixture-2c1n-0123abcd
 PLAIN = FIXTURES / "compare" / "plain.json"           # a pyperf file not written by tgobench
 FIXTURE_MACHINE = "fixture-2c1n-0123abcd"
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    package_root = str(Path(tgobench.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-c", "from tgobench.cli import app; app()", *args],
-                          capture_output=True, text=True, env=env, cwd=cwd)
 
 
 def _rewrite_metadata(source: Path, target: Path, change) -> Path:
@@ -124,26 +112,26 @@ def test_names_that_are_not_one_path_component_are_refused(tmp_path, name):
         baseline.save(QUICK, tmp_path, machine_id=name)
 
 
-def test_cli_save_and_list(tmp_path):
-    saved = cli("baseline", "save", str(QUICK), "--baselines", "bl", cwd=tmp_path)
+def test_cli_save_and_list(tmp_path, tgobench_cli):
+    saved = tgobench_cli("baseline", "save", str(QUICK), "--baselines", "bl", cwd=tmp_path)
     assert saved.returncode == 0, saved.stderr
     assert f"saved baseline bl/{FIXTURE_MACHINE}/quick.json" in saved.stdout
-    listed = cli("baseline", "list", "--baselines", "bl", cwd=tmp_path)
+    listed = tgobench_cli("baseline", "list", "--baselines", "bl", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     line = next(line for line in listed.stdout.splitlines() if FIXTURE_MACHINE in line)
     assert line.split()[1:4] == ["quick", "baseline", "4"]
     assert f"bl/{FIXTURE_MACHINE}/quick.json" in line
 
 
-def test_cli_list_marks_this_machine(tmp_path):
+def test_cli_list_marks_this_machine(tmp_path, tgobench_cli):
     here = system.machine()["machine_id"]
     baseline.save(QUICK, tmp_path / "baselines", machine_id=here)
-    listed = cli("baseline", "list", cwd=tmp_path)  # ./baselines by default
+    listed = tgobench_cli("baseline", "list", cwd=tmp_path)  # ./baselines by default
     assert f"{here} (this machine)" in listed.stdout
 
 
-def test_cli_bad_file_exits_2(tmp_path):
-    proc = cli("baseline", "save", "missing.json", "--baselines", "bl", cwd=tmp_path)
+def test_cli_bad_file_exits_2(tmp_path, tgobench_cli):
+    proc = tgobench_cli("baseline", "save", "missing.json", "--baselines", "bl", cwd=tmp_path)
     assert proc.returncode == 2
     assert "missing.json does not exist" in proc.stderr
     assert not (tmp_path / "bl").exists()

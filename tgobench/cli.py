@@ -246,3 +246,97 @@ def list_workloads(impl: str = typer.Option("tgo,gmp", "--impl", metavar="NAMES"
                           f"{only}  {param.help}", markup=False)
     if not infos:
         raise typer.Exit(2)
+
+
+baseline_app = typer.Typer(no_args_is_help=True,
+                           help="Per-machine baselines that `tgobench ci` compares against.")
+app.add_typer(baseline_app, name="baseline")
+
+_BASELINES_OPTION = typer.Option(Path("baselines"), "--baselines", metavar="DIR",
+                                 help="The baselines directory (default: ./baselines).")
+
+
+@baseline_app.command("save")
+def baseline_save(result: Path = typer.Argument(..., metavar="RESULT",
+                                                help="A result file of `tgobench run --suite` or "
+                                                     "`tgobench ci`."),
+                  machine: str = typer.Option(None, "--machine", metavar="ID",
+                                              help="File it under this machine id instead of the "
+                                                   "one it records (`tgobench system` shows ids)."),
+                  baselines: Path = _BASELINES_OPTION) -> None:
+    """Store a result file as the baseline of its suite on its machine."""
+    from tgobench import baseline
+    from tgobench.errors import UserError
+
+    try:
+        saved = baseline.save(result, baselines, machine)
+    except UserError as e:
+        raise _fail(e) from None
+    typer.echo(f"{'replaced' if saved.replaced else 'saved'} baseline {saved.path}: suite "
+               f"{saved.suite}, {saved.benchmarks} benchmark(s), machine {saved.machine_id}")
+    if saved.promoted_candidate:
+        typer.echo(f"the candidate {result} is now the baseline and was removed")
+
+
+@baseline_app.command("list")
+def baseline_list(baselines: Path = _BASELINES_OPTION) -> None:
+    """Show the stored baselines and candidates, by machine and suite."""
+    from tgobench import baseline, system
+
+    stored = baseline.list_stored(baselines)
+    here = system.machine()["machine_id"]
+    if not stored:
+        typer.echo(f"no baselines in {baselines}; this machine is {here}")
+        return
+    rows = [("machine", "suite", "kind", "benchmarks", "file")]
+    rows += [(s.machine_id + (" (this machine)" if s.machine_id == here else ""), s.suite,
+              "candidate" if s.candidate else "baseline",
+              str(s.benchmarks) if s.benchmarks is not None else f"unreadable: {s.problem}",
+              str(s.path)) for s in stored]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+
+
+@app.command()
+def ci(suite: str = typer.Option("nightly", "--suite", "-s",
+                                 help="A shipped suite or a suite file."),
+       output: Path = typer.Option(None, "-o", "--output", metavar="DIR",
+                                   help="Directory for the results, report.html, summary.md and "
+                                        "verdicts.json. Default: results/ci-SUITE-TIMESTAMP."),
+       baselines: Path = _BASELINES_OPTION,
+       slow_switch_ns: int = typer.Option(None, "--slow-switch-ns", metavar="N",
+                                          help="Fault injection, to test the gate: the C runtime "
+                                               "busy-waits N ns on every switch into a task "
+                                               "(sets TGOBENCH_SLOW_SWITCH_NS)."),
+       plain: bool = typer.Option(False, "--plain", help="Plain lines, no progress bar.")) -> None:
+    """Run a suite, compare it with this machine's baseline and write the
+    report, a Markdown summary and the verdicts; exit 1 on a regression or a
+    failed benchmark, 0 otherwise, 2 on bad input."""
+    from rich.console import Console
+
+    from tgobench import ci as ci_mod
+    from tgobench import compare as compare_mod
+    from tgobench import runner
+    from tgobench.errors import UserError
+
+    console = Console(soft_wrap=True)
+    try:
+        ci_plan = ci_mod.plan(ci_mod.CiRequest(suite, output, baselines, slow_switch_ns))
+        if console.is_terminal and not plain:
+            reporter = runner.RichReporter(console)
+        else:
+            reporter = runner.PlainReporter(lambda line: console.print(line, markup=False,
+                                                                       highlight=False))
+        outcome = ci_mod.execute(ci_plan, reporter)
+    except UserError as e:
+        raise _fail(e) from None
+    console.print()
+    if outcome.comparison:
+        console.print(compare_mod.render_table(outcome.comparison), markup=False, highlight=False)
+    for notice in outcome.notices:
+        console.print(f"notice: {notice}", markup=False, highlight=False)
+    for path in outcome.files:
+        console.print(f"wrote {path}", markup=False, highlight=False)
+    console.print(ci_mod.headline(ci_plan, outcome), markup=False, highlight=False)
+    raise typer.Exit(outcome.exit_status)
