@@ -258,29 +258,20 @@ static void task_blocks_release(void)
 
 /* ---- task life cycle ---------------------------------------------------- */
 
-/* A transition only the task's current owner can make (the P running it,
- * or the P that took it from a queue): checked, but without a locked
- * instruction, which would cost more than the rest of a switch. */
+/* Every state transition is made by the task's one current owner: the P
+ * running it, the P that took it from a queue, or the waker that removed it
+ * from a wait queue (under that queue's lock, or by CAS on a netpoll slot).
+ * So a checked plain store suffices, and a locked instruction, which would
+ * cost more than the rest of a switch, is not needed; a task queued twice or
+ * woken twice still trips the check. */
 static void own_state(tgo__task *t, int from, int to, const char *what)
 {
     int now = atomic_load_explicit(&t->state, memory_order_relaxed);
     if (TGO__UNLIKELY(now != from))
-        tgo__fatal("%s: task %p is in state %d, expected %d (on two queues?)", what, (void *)t,
-                   now, from);
+        tgo__fatal("%s: task %p is in state %d, expected %d (queued or woken twice?)", what,
+                   (void *)t, now, from);
     /* release: publish the task's fields with its new state */
     atomic_store_explicit(&t->state, to, memory_order_release);
-}
-
-/* A wake-up can race with another wake-up of the same task: CAS, so that a
- * task woken twice stops the process instead of running twice. */
-static void wake_state(tgo__task *t, const char *what)
-{
-    int expected = TGO__T_WAITING;
-    /* acq_rel: the waiter's saved context and the waker's hand-over */
-    if (!atomic_compare_exchange_strong_explicit(&t->state, &expected, TGO__T_RUNNABLE,
-                                                 memory_order_acq_rel, memory_order_acquire))
-        tgo__fatal("%s: task %p is in state %d, expected %d (woken twice?)", what, (void *)t,
-                   expected, TGO__T_WAITING);
 }
 
 void tgo__mark_runnable(tgo__p *p, tgo__task *t)
@@ -409,7 +400,7 @@ void tgo__park(void (*unlock)(void *arg), void *arg)
 void tgo__ready(tgo__task *t)
 {
     tgo__p *p = tgo__this_p();
-    wake_state(t, "ready");
+    own_state(t, TGO__T_WAITING, TGO__T_RUNNABLE, "ready");
     tgo__mark_runnable(p, t);
     tgo__policy_ready(p, t);
 }
@@ -431,7 +422,7 @@ void tgo_yield(void)
 tgo__task *tgo__readied_list(tgo__p *p, tgo__task *list, uint64_t *counter)
 {
     for (tgo__task *t = list; t; t = t->next) {
-        wake_state(t, "netpoll/timer ready");
+        own_state(t, TGO__T_WAITING, TGO__T_RUNNABLE, "netpoll/timer ready");
         tgo__mark_runnable(p, t);
         (*counter)++;
     }
