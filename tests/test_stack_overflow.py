@@ -1,0 +1,56 @@
+"""A task that overflows its stack stops the process with a message that
+names the overflow, never runs on over someone else's memory: through the
+guard page below page-sized stacks, and through the canary checked on every
+switch for the 2 KiB class. tests/c/overflow.c is linked with the runtime's
+sources and each policy in turn."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "tgobench" / "native" / "src"
+RUNTIME = ["sched.c", "runq.c", "stack.c", "netpoll.c", "timer.c", "sync.c", "topology.c",
+           "hist.c", "ctx_x86_64.S"]
+
+
+@pytest.fixture(scope="module", params=["tgo", "gmp"])
+def overflow_exe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler (cc) on PATH")
+    if subprocess.run([cc, "-dumpmachine"], capture_output=True, text=True).stdout.split("-")[0] \
+            != "x86_64":
+        pytest.skip("the test links the x86-64 context switch")
+    exe = tmp_path_factory.mktemp(f"overflow-{request.param}") / "overflow"
+    subprocess.run(
+        [cc, "-O1", "-std=gnu11", "-D_GNU_SOURCE", "-I", str(ROOT / "tgobench/native/include"),
+         "-I", str(SRC), *(str(SRC / f) for f in RUNTIME), str(SRC / f"sched_{request.param}.c"),
+         str(ROOT / "tests" / "c" / "overflow.c"), "-o", str(exe), "-pthread", "-Wl,-z,now"],
+        check=True)
+    return exe
+
+
+def run(exe: Path, stack_size: int, depth: int) -> subprocess.CompletedProcess:
+    return subprocess.run([str(exe), str(stack_size), str(depth)], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_a_task_within_its_stack_runs(overflow_exe):
+    out = run(overflow_exe, 2048, 1024)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("returned 0"), out.stdout
+
+
+@pytest.mark.parametrize("stack_size", [2048, 65536])
+def test_an_overflow_stops_the_process_with_a_message(overflow_exe, stack_size):
+    out = run(overflow_exe, stack_size, 2 * stack_size + 4096)
+    assert out.returncode in (-signal.SIGABRT, -signal.SIGSEGV), (out.returncode, out.stdout)
+    assert "stack overflow" in out.stderr, out.stderr
+    assert "raise stack_size" in out.stderr, out.stderr
+    assert "returned" not in out.stdout
