@@ -23,8 +23,8 @@ NIGHTLY = WORKFLOWS / "nightly.yml"
 
 # What a `run:` line of a workflow may be: the workflows hold no logic of
 # their own, so that everything they do is also run by the tests.
-ALLOWED_RUN_PREFIXES = ("tgobench ", "bash .ci/", "python -m pip install .",
-                        "sudo apt-get update", "sudo DEBIAN_FRONTEND=noninteractive apt-get install")
+ALLOWED_RUN_PREFIXES = ("tgobench ", "bash .ci/", "python -m pip install .", "sudo apt-get update",
+                        "sudo DEBIAN_FRONTEND=noninteractive apt-get install")
 
 
 def actionlint() -> str:

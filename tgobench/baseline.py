@@ -70,7 +70,8 @@ def find(root: Path, machine_id: str, suite: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def save(result_path: Path, root: Path = DEFAULT_DIR, machine_id: str | None = None) -> SavedBaseline:
+def save(result_path: Path, root: Path = DEFAULT_DIR,
+         machine_id: str | None = None) -> SavedBaseline:
     """Store a result file of `tgobench run` or `tgobench ci` as the baseline
     of its suite on its machine (or on `machine_id`). Raises UserError for a
     file that is not a tgobench result of one suite on one machine."""

@@ -221,7 +221,12 @@ def headline(ci_plan: CiPlan, outcome: CiOutcome) -> str:
                 f"candidate recorded at {outcome.candidate}")
     if outcome.status == INTERRUPTED:
         return "interrupted: nothing judged"
-    return "FAILED: benchmarks did not run; see the notices"
+    return f"FAILED: {_failures(outcome)}; see the notices"
+
+
+def _failures(outcome: CiOutcome) -> str:
+    return (f"{len(outcome.run.failed)} benchmark(s) failed to run" if outcome.run.failed
+            else "no benchmark finished")
 
 
 def render_markdown(ci_plan: CiPlan, outcome: CiOutcome) -> str:
@@ -237,7 +242,7 @@ def render_markdown(ci_plan: CiPlan, outcome: CiOutcome) -> str:
     elif outcome.status == INTERRUPTED:
         out.append("**Interrupted**.")
     else:
-        out.append("**Failed**: benchmarks did not run.")
+        out.append(f"**Failed**: {_failures(outcome)}.")
     out.append("")
     for notice in outcome.notices:
         out += [f"> {notice}", ""]

@@ -253,7 +253,7 @@ baseline_app = typer.Typer(no_args_is_help=True,
 app.add_typer(baseline_app, name="baseline")
 
 _BASELINES_OPTION = typer.Option(Path("baselines"), "--baselines", metavar="DIR",
-                                 help="The baselines directory (default: ./baselines).")
+                                 help="Where baselines live: DIR/<machine-id>/<suite>.json.")
 
 
 @baseline_app.command("save")
