@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "json.h"
 #include "protocol.h"
@@ -271,11 +272,24 @@ static int serve(void)
     return EXIT_OK;
 }
 
+/* Lift the soft RLIMIT_NOFILE to the hard limit, so that the network
+ * workloads can open as many connections as the system lets them (Go's
+ * runtime does the same at start). */
+static void raise_file_limit(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+}
+
 int main(int argc, char **argv)
 {
     /* A peer that went away must not kill the driver: writes fail with
      * EPIPE instead (stdout, and the sockets of network workloads). */
     signal(SIGPIPE, SIG_IGN);
+    raise_file_limit();
     snprintf(program, sizeof program, "tgobench-driver-%s", tgo_policy_name());
 
     int procs = tgo_affinity_cpus();

@@ -12,11 +12,11 @@
 #include "workload.h"
 
 extern const workload wl_spawn, wl_spawn_tree, wl_yield, wl_chan, wl_fib, wl_skew,
-    wl_parked, wl_stress;
+    wl_parked, wl_stress, wl_rpc, wl_mixed;
 
 const workload *const wl_all[] = {
     &wl_spawn, &wl_spawn_tree, &wl_yield, &wl_chan, &wl_fib, &wl_skew,
-    &wl_parked, &wl_stress, NULL,
+    &wl_parked, &wl_stress, &wl_rpc, &wl_mixed, NULL,
 };
 
 const int wl_count = (int)(sizeof wl_all / sizeof wl_all[0]) - 1;

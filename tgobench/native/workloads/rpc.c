@@ -1,0 +1,323 @@
+/*
+ * rpc - a loopback TCP echo inside the driver (wl_net.h): an acceptor task,
+ * one server task per connection, and client tasks that send framed
+ * requests (4-byte little-endian length, `size` payload bytes that depend
+ * on (conn, seq)) and check every reply byte for byte. The same workload as
+ * the Go driver's rpc.go: parameters, framing, payload and metrics.
+ *
+ * Closed loop: one client task per connection sends `requests` requests per
+ * loop, one at a time; latency is from before the request is built to the
+ * checked reply.
+ *
+ * Open loop: the connections together send at `rate` requests per second
+ * for `duration_ms`; request k of connection c is due (k * conns + c) / rate
+ * seconds after the start. Each connection has a sender task, which sleeps
+ * until a request is due and writes it, and a receiver task, which reads
+ * and checks the replies and records each one's latency from the time the
+ * request was DUE: a slow reply never delays a later send, and a late
+ * sender or a stalled server shows as latency instead of as fewer requests
+ * (no coordinated omission). Every due request is sent, so ops is the
+ * schedule's count; elapsed_ns runs from the start to the last reply.
+ *
+ * Latency goes into one histogram per P (3 significant digits): a task
+ * records into the P it runs on, with no switch point in between, so no
+ * histogram has two writers; they are merged after the loop.
+ *
+ * Timed: from the moment every client may start until the last reply. Not
+ * timed: opening and closing the connections. fds_before is counted before
+ * the listener opens and fds_after after everything is closed: equal unless
+ * a descriptor leaked.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wl_net.h"
+#include "workload.h"
+
+enum { P_CONNS, P_SIZE, P_REQUESTS, P_MODE, P_RATE, P_DURATION_MS };
+
+static const char *const modes[] = {"closed", "open", NULL};
+
+static const wl_param_spec params[] = {
+    [P_CONNS] = {"conns", WL_INT, 64, 1, 100000, NULL, NULL,
+                 "connections, each with its own client and server task"},
+    [P_SIZE] = {"size", WL_INT, 64, 1, 1048576, NULL, NULL, "payload bytes per message"},
+    [P_REQUESTS] = {"requests", WL_INT, 1000, 1, 1e9, NULL, NULL,
+                    "closed loop: requests per connection per loop"},
+    [P_MODE] = {"mode", WL_STR, 0, 0, 0, "closed", modes,
+                "closed: each client waits for its reply; open: requests at a fixed rate"},
+    [P_RATE] = {"rate", WL_INT, 20000, 1, 10000000, NULL, NULL,
+                "open loop: requests per second over all connections"},
+    [P_DURATION_MS] = {"duration_ms", WL_INT, 1000, 1, 3600000, NULL, NULL,
+                       "open loop: how long each loop sends"},
+};
+
+/* One connection's client side. In the open loop the sender writes `out`
+ * and the receiver reads into `in` and builds the expected reply in `want`. */
+typedef struct rpc_client {
+    int id;
+    wl_reader reader;
+    unsigned char *out, *in, *want;
+} rpc_client;
+
+static struct {
+    wl_echo echo;
+    rpc_client *clients;
+    int conns;
+    size_t size;
+    uint64_t requests;            /* closed loop */
+    double rate;                  /* open loop */
+    uint64_t duration_ns;
+    uint64_t t0;                  /* written before the gate opens */
+    tgo_wg *gate, *done;
+    tgo_hist *latency[TGO_MAX_PROCS];
+    _Atomic uint64_t last_reply;  /* open loop: the latest reply's time */
+} st;
+
+static void record_latency(uint64_t ns)
+{
+    tgo_hist_record(st.latency[tgo_current_p()], ns);
+}
+
+/* ---- closed loop ---------------------------------------------------------------- */
+
+static void closed_client(void *arg)
+{
+    rpc_client *c = arg;
+    tgo_wg_wait(st.gate);
+    for (uint64_t seq = 0; seq < st.requests; seq++) {
+        uint64_t sent = tgo_now_ns();
+        wl_payload_fill(c->out + WL_FRAME_HEADER, st.size, (uint64_t)c->id, seq);
+        if (wl_echo_round_trip(&st.echo, &c->reader, c->id, seq, c->out, c->in, st.size) != 0)
+            break;
+        record_latency(tgo_now_ns() - sent);
+    }
+    tgo_wg_done(st.done);
+}
+
+/* ---- open loop ------------------------------------------------------------------ */
+
+/* When request k of connection c is due, in ns from the start (the Go
+ * driver's schedule, truncated the same way). */
+static uint64_t due_ns(uint64_t c, uint64_t k)
+{
+    return (uint64_t)((double)(k * (uint64_t)st.conns + c) / st.rate * 1e9);
+}
+
+/* Requests of connection c due before the end of the loop's duration. */
+static uint64_t requests_of(uint64_t c)
+{
+    uint64_t k = 0;
+    while (due_ns(c, k) < st.duration_ns)
+        k++;
+    return k;
+}
+
+static void open_sender(void *arg)
+{
+    rpc_client *c = arg;
+    tgo_wg_wait(st.gate);
+    uint64_t n = requests_of((uint64_t)c->id);
+    size_t frame = WL_FRAME_HEADER + st.size;
+    for (uint64_t k = 0; k < n && !wl_echo_stopping(&st.echo); k++) {
+        uint64_t due = st.t0 + due_ns((uint64_t)c->id, k), now = tgo_now_ns();
+        if (due > now)
+            tgo_sleep_ns(due - now);
+        wl_payload_fill(c->out + WL_FRAME_HEADER, st.size, (uint64_t)c->id, k);
+        ssize_t got = tgo_write(c->reader.fd, c->out, frame);
+        if (got != (ssize_t)frame) {
+            if (!wl_echo_stopping(&st.echo))
+                wl_echo_fail(&st.echo, "connection %d, request %llu: writing: %s", c->id,
+                             (unsigned long long)k, strerror(got < 0 ? (int)-got : EPIPE));
+            break;
+        }
+    }
+    tgo_wg_done(st.done);
+}
+
+static void open_receiver(void *arg)
+{
+    rpc_client *c = arg;
+    tgo_wg_wait(st.gate);
+    uint64_t n = requests_of((uint64_t)c->id);
+    size_t frame = WL_FRAME_HEADER + st.size;
+    uint64_t k = 0;
+    for (; k < n; k++) {
+        ssize_t got = wl_read_full(&c->reader, c->in, frame);
+        uint64_t now = tgo_now_ns(), due = st.t0 + due_ns((uint64_t)c->id, k);
+        if (got != (ssize_t)frame) {
+            if (!wl_echo_stopping(&st.echo))
+                wl_echo_fail(&st.echo, "connection %d, request %llu: reading the reply: %s",
+                             c->id, (unsigned long long)k,
+                             got < 0 ? strerror((int)-got) : "the peer closed the connection");
+            break;
+        }
+        wl_payload_fill(c->want + WL_FRAME_HEADER, st.size, (uint64_t)c->id, k);
+        if (memcmp(c->in, c->want, frame) != 0) {
+            wl_echo_fail(&st.echo, "connection %d, request %llu: the reply differs from the "
+                         "request", c->id, (unsigned long long)k);
+            break;
+        }
+        record_latency(now > due ? now - due : 0);
+    }
+    if (k == n && n > 0) {
+        uint64_t now = tgo_now_ns(), last = atomic_load(&st.last_reply);
+        while (now > last && !atomic_compare_exchange_weak(&st.last_reply, &last, now)) {
+        }
+    }
+    tgo_wg_done(st.done);
+}
+
+/* ---- the loop ------------------------------------------------------------------- */
+
+static void free_clients(void)
+{
+    for (int i = 0; st.clients && i < st.conns; i++) {
+        wl_reader_free(&st.clients[i].reader);
+        free(st.clients[i].out);
+        free(st.clients[i].in);
+        free(st.clients[i].want);
+    }
+    free(st.clients);
+    st.clients = NULL;
+}
+
+static void free_state(void)
+{
+    free_clients();
+    for (int p = 0; p < TGO_MAX_PROCS; p++) {
+        tgo_hist_free(st.latency[p]);
+        st.latency[p] = NULL;
+    }
+    tgo_wg_free(st.gate);
+    tgo_wg_free(st.done);
+    st.gate = st.done = NULL;
+}
+
+/* Buffers and histograms; the client ends come from the open service. */
+static int alloc_state(bool open_loop)
+{
+    size_t frame = WL_FRAME_HEADER + st.size;
+    st.clients = calloc((size_t)st.conns, sizeof *st.clients);
+    st.gate = tgo_wg_new();
+    st.done = tgo_wg_new();
+    if (!st.clients || !st.gate || !st.done)
+        return -1;
+    for (int i = 0; i < st.conns; i++) {
+        rpc_client *c = &st.clients[i];
+        c->id = i;
+        c->out = malloc(frame);
+        c->in = malloc(frame);
+        c->want = open_loop ? malloc(frame) : NULL;
+        if (!c->out || !c->in || (open_loop && !c->want) ||
+            wl_reader_init(&c->reader, atomic_load(&st.echo.client_fds[i])) != 0)
+            return -1;
+        wl_frame_header(c->out, (uint32_t)st.size);
+        if (open_loop)
+            wl_frame_header(c->want, (uint32_t)st.size);
+    }
+    for (int p = 0; p < tgo_procs(); p++)
+        if (!(st.latency[p] = tgo_hist_new()))
+            return -1;
+    return 0;
+}
+
+static int rpc_loop(const wl_args *args, wl_loop_out *out)
+{
+    bool open_loop = strcmp(args->str[P_MODE], "open") == 0;
+    st.conns = (int)args->num[P_CONNS];
+    st.size = (size_t)args->num[P_SIZE];
+    st.requests = (uint64_t)args->num[P_REQUESTS];
+    st.rate = args->num[P_RATE];
+    st.duration_ns = (uint64_t)args->num[P_DURATION_MS] * 1000000;
+    atomic_store(&st.last_reply, 0);
+
+    int fds_before = wl_open_fds();
+    if (wl_echo_open(&st.echo, "rpc", st.conns, st.size, "connections", "conns", out) != 0)
+        return -1;
+    if (alloc_state(open_loop) != 0) {
+        free_state();
+        wl_echo_close(&st.echo, out);
+        wl_fail(out, "rpc: out of memory for %d connections of %zu-byte messages; lower conns "
+                "or size", st.conns, st.size);
+        return -1;
+    }
+
+    int tasks_per_conn = open_loop ? 2 : 1, started = 0;
+    tgo_wg_add(st.gate, 1);
+    tgo_wg_add(st.done, (int64_t)st.conns * tasks_per_conn);
+    for (int i = 0; i < st.conns; i++) {
+        if (open_loop) {
+            if (tgo_spawn(open_sender, &st.clients[i]) != 0)
+                break;
+            started++;
+            if (tgo_spawn(open_receiver, &st.clients[i]) != 0)
+                break;
+            started++;
+        } else {
+            if (tgo_spawn(closed_client, &st.clients[i]) != 0)
+                break;
+            started++;
+        }
+    }
+    int missing = st.conns * tasks_per_conn - started;
+    if (missing) {
+        wl_echo_fail(&st.echo, "out of memory after starting %d of %d client tasks; lower conns",
+                     started, st.conns * tasks_per_conn);
+        tgo_wg_add(st.done, -(int64_t)missing);
+    }
+
+    st.t0 = tgo_now_ns();
+    tgo_wg_done(st.gate);
+    tgo_wg_wait(st.done);
+    uint64_t end = open_loop ? atomic_load(&st.last_reply) : tgo_now_ns();
+
+    int failed = wl_echo_close(&st.echo, out);
+    uint64_t ops = 0;
+    for (int i = 0; i < st.conns; i++)
+        ops += open_loop ? requests_of((uint64_t)i) : st.requests;
+    tgo_hist *all = failed ? NULL : tgo_hist_new();
+    for (int p = 0; all && p < tgo_procs(); p++)
+        tgo_hist_merge(all, st.latency[p]);
+    free_state();
+    if (failed)
+        return -1;
+    if (!all) {
+        wl_fail(out, "rpc: out of memory merging the latency histograms");
+        return -1;
+    }
+    if (tgo_hist_count(all) != ops) {
+        uint64_t counted = tgo_hist_count(all);
+        tgo_hist_free(all);
+        wl_fail(out, "rpc: %llu replies counted, %llu requests made: a reply was lost or "
+                "counted twice", (unsigned long long)counted, (unsigned long long)ops);
+        return -1;
+    }
+
+    uint64_t elapsed = end > st.t0 ? end - st.t0 : 0;
+    out->elapsed_ns = elapsed;
+    out->ops = ops;
+    wl_metric_add(out, "throughput_per_s", elapsed ? (double)ops * 1e9 / (double)elapsed : 0,
+                  false);
+    wl_metric_add(out, "latency_ns.p50", (double)tgo_hist_percentile(all, 50), true);
+    wl_metric_add(out, "latency_ns.p90", (double)tgo_hist_percentile(all, 90), true);
+    wl_metric_add(out, "latency_ns.p99", (double)tgo_hist_percentile(all, 99), true);
+    wl_metric_add(out, "latency_ns.p999", (double)tgo_hist_percentile(all, 99.9), true);
+    wl_metric_add(out, "latency_ns.max", (double)tgo_hist_max(all), true);
+    wl_metric_add(out, "fds_before", fds_before, true);
+    wl_metric_add(out, "fds_after", wl_open_fds(), true);
+    tgo_hist_free(all);
+    return 0;
+}
+
+const workload wl_rpc = {
+    .name = "rpc",
+    .unit = "request",
+    .help = "loopback TCP echo, a server task per connection and a client task per "
+            "connection (open loop: a sender and a receiver); closed loop, or open loop at a "
+            "fixed rate with latency from each request's scheduled send time",
+    .params = params,
+    .nparams = sizeof params / sizeof params[0],
+    .loop = rpc_loop,
+};
