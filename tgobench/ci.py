@@ -145,10 +145,9 @@ def _judge(ci_plan: CiPlan, run: runner.RunOutcome) -> CiOutcome:
                                    for bench, message in run.failed))
     if not run.finished:
         return CiOutcome(FAILED, 1, run, None, None, notices + ["No benchmark finished."])
-    new = results.load(run.output)
     if ci_plan.baseline_results is None:
         return _without_baseline(ci_plan, run, notices)
-    comparison = compare.compare_files(ci_plan.baseline_results, new)
+    comparison = compare.compare_files(ci_plan.baseline_results, results.load(run.output))
     if comparison.regressions:
         status = REGRESSION
     else:
