@@ -1,0 +1,189 @@
+"""RPC echo figures of the two C runtime policies, and of the real Go runtime.
+
+A benchmark, not a test: it runs the `rpc` workload (a loopback TCP echo
+inside the driver, a server task per connection) on the tgo and gmp drivers
+and, where tgobench can build it, the Go driver (the same workload on Go's
+runtime and netpoller), and prints per implementation
+
+    closed 64     requests per second and p99 latency, 64 connections
+    closed 1000   the same at 1000 connections
+    open          p99 latency at a fixed rate that every implementation
+                  sustains, from each request's scheduled send time (and
+                  the rate achieved, to show that it was sustained)
+
+Each repetition starts a fresh driver process per implementation, answers
+one discarded warm-up request per figure, then measures; repetitions rotate
+which implementation goes first, so that drift on a shared machine falls on
+all. The table gives the median over repetitions with the min-max range,
+and the ratios of the medians tgo/gmp and tgo/go (req/s: above 1 is tgo
+faster; p99: below 1 is tgo lower).
+
+Usage: python benchmarks/rpc.py [--reps 5] [--driver-dir DIR] [--procs N]
+                                [--open-rate 20000] [--no-go]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tgobench import godriver  # noqa: E402
+from tgobench.drivers import EXECUTABLE_PREFIX, DriverProcess, RunAnswer, find_driver  # noqa: E402
+from tgobench.errors import UserError  # noqa: E402
+
+POLICIES = ("tgo", "gmp")
+REQUEST_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class Run:
+    """One rpc request whose answer gives one or more figures."""
+
+    name: str
+    params: dict
+    warmup: dict
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    run: str            # the Run it is read from
+    unit: str
+    higher_is_better: bool
+
+    def value(self, answer: RunAnswer) -> float:
+        if self.unit == "req/s":
+            return float(answer.metrics["throughput_per_s"])
+        return float(answer.metrics["latency_ns"]["p99"]) / 1000.0  # µs
+
+
+def runs(open_rate: int) -> tuple[Run, ...]:
+    return (
+        Run("closed 64", {"mode": "closed", "conns": 64, "size": 64, "requests": 2000},
+            {"mode": "closed", "conns": 64, "size": 64, "requests": 200}),
+        Run("closed 1000", {"mode": "closed", "conns": 1000, "size": 64, "requests": 100},
+            {"mode": "closed", "conns": 1000, "size": 64, "requests": 10}),
+        Run("open", {"mode": "open", "conns": 64, "size": 64, "rate": open_rate,
+                     "duration_ms": 1000},
+            {"mode": "open", "conns": 64, "size": 64, "rate": open_rate, "duration_ms": 100}),
+    )
+
+
+FIGURES = (
+    Figure("closed 64", "closed 64", "req/s", True),
+    Figure("closed 64", "closed 64", "p99 µs", False),
+    Figure("closed 1000", "closed 1000", "req/s", True),
+    Figure("closed 1000", "closed 1000", "p99 µs", False),
+    Figure("open", "open", "req/s", True),
+    Figure("open", "open", "p99 µs", False),
+)
+
+
+def measure(impl: str, executable: Path, all_runs: tuple[Run, ...],
+            procs: int | None) -> tuple[dict, dict[str, RunAnswer]]:
+    """One repetition of every run in a fresh driver process."""
+    answers = {}
+    with DriverProcess(impl, executable) as driver:
+        hello = driver.checked({"op": "hello"}, REQUEST_TIMEOUT_S)
+        for run in all_runs:
+            driver.run("rpc", run.warmup, 1, procs, REQUEST_TIMEOUT_S)
+            answers[run.name] = driver.run("rpc", run.params, 1, procs, REQUEST_TIMEOUT_S)
+    hello["procs_used"] = next(iter(answers.values())).procs
+    return hello, answers
+
+
+def fmt(value: float) -> str:
+    return f"{value:.3g}" if value < 1000 else f"{value:.0f}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a is not None and b else "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=5, help="repetitions (default 5)")
+    parser.add_argument("--driver-dir", type=Path,
+                        help="directory holding tgobench-driver-tgo and -gmp "
+                             "(default: as tgobench finds them)")
+    parser.add_argument("--procs", type=int, help="Ps per runtime (default: the driver's)")
+    parser.add_argument("--open-rate", type=int, default=20000,
+                        help="requests per second of the open loop (default 20000)")
+    parser.add_argument("--no-go", action="store_true", help="leave the Go driver out")
+    args = parser.parse_args(argv)
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
+
+    all_runs = runs(args.open_rate)
+    try:
+        executables = {p: find_driver(p, args.driver_dir / (EXECUTABLE_PREFIX + p)
+                                      if args.driver_dir else None) for p in POLICIES}
+        for policy, path in executables.items():
+            if not os.access(path, os.X_OK):
+                raise UserError(f"{path} is not an executable driver",
+                                "build the drivers (meson/ninja) and pass their directory")
+        go_note = "left out (--no-go)"
+        if not args.no_go:
+            try:
+                executables["go"] = godriver.build().path
+                go_note = "built by tgobench.godriver"
+            except UserError as exc:
+                go_note = f"not available: {exc.problem}"
+        impls = tuple(executables)
+        results: dict[str, dict[int, list[float]]] = {i: {k: [] for k in range(len(FIGURES))}
+                                                      for i in impls}
+        hellos = {}
+        for rep in range(args.reps):
+            order = impls[rep % len(impls):] + impls[:rep % len(impls)]
+            for impl in order:
+                print(f"rep {rep + 1}/{args.reps}: {impl} ...", file=sys.stderr, flush=True)
+                hellos[impl], answers = measure(impl, executables[impl], all_runs, args.procs)
+                for k, figure in enumerate(FIGURES):
+                    results[impl][k].append(figure.value(answers[figure.run]))
+    except UserError as exc:
+        print(f"error: {exc.problem}" + (f"\n  fix: {exc.fix}" if exc.fix else ""),
+              file=sys.stderr)
+        return 2
+
+    tgo_hello = hellos["tgo"]
+    print(f"machine: {platform.node()}, kernel {platform.release()}, {os.cpu_count()} CPUs; "
+          f"procs {tgo_hello['procs_used']}; compiler {tgo_hello.get('compiler', '?')}; "
+          f"Go driver: {go_note}"
+          + (f" ({hellos['go'].get('compiler', '?')})" if "go" in hellos else "")
+          + f"; {args.reps} reps, median [min-max]")
+    print(f"rpc echo on 127.0.0.1, 64-byte messages; open loop at {args.open_rate} req/s for "
+          f"1 s over 64 connections, latency from each request's scheduled send time")
+    header = (f"{'figure':<12} {'unit':<7}" + "".join(f" {i + ' median [min-max]':>27}"
+                                                      for i in impls)
+              + f" {'tgo/gmp':>8}" + (f" {'tgo/go':>7}" if "go" in impls else ""))
+    print(header)
+    print("-" * len(header))
+    medians: dict[str, dict[int, float]] = {i: {} for i in impls}
+    for k, figure in enumerate(FIGURES):
+        cells = []
+        for impl in impls:
+            values = results[impl][k]
+            medians[impl][k] = statistics.median(values)
+            cells.append(f"{fmt(medians[impl][k])} [{fmt(min(values))}-{fmt(max(values))}]")
+        line = (f"{figure.label:<12} {figure.unit:<7}" + "".join(f" {c:>27}" for c in cells)
+                + f" {ratio(medians['tgo'][k], medians['gmp'][k]):>8}")
+        if "go" in impls:
+            line += f" {ratio(medians['tgo'][k], medians['go'][k]):>7}"
+        print(line)
+    print("req/s: a ratio above 1 is tgo faster; p99: a ratio below 1 is tgo's tail lower.")
+    slow = [i for i in impls if medians[i][4] < 0.95 * args.open_rate]
+    if slow:
+        print(f"warning: {', '.join(slow)} did not sustain the open loop's {args.open_rate} "
+              f"req/s: its p99 includes a growing queue; rerun with a lower --open-rate")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
