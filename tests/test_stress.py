@@ -10,6 +10,7 @@ lost task), reported with the seed, policy and procs that reproduce it:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,18 @@ def test_stress_sanitized(policy, sanitizer, sanitizer_build):
     seeds, all_procs, *_ = PLANS[sanitizer]
     assert stress_all(sanitizer_build(sanitizer), policy, sanitizer) == len(seeds) * len(all_procs)
 
+
+
+@pytest.mark.parametrize("policy", IMPLS)
+def test_fork_join_with_more_ps_than_cpus(policy, driver_dir):
+    """fib frees each wait group as soon as its waiter returns, and with more
+    Ps than CPUs (tgo pins two Ps on one CPU) a lock holder can be preempted
+    by a spinner on its own CPU: both once lost or livelocked tasks here."""
+    cpus = len(os.sched_getaffinity(0))
+    with Driver(driver_path(policy, driver_dir), timeout=DEADLOCK_GUARD_S) as driver:
+        for procs in (cpus + 1, 2 * cpus + 1):
+            answer = driver.request({"op": "run", "workload": "fib", "procs": procs,
+                                     "loops": 10, "params": {"n": 18}})
+            assert answer.get("ok") is True, f"fib on {policy}, procs {procs}: {answer}"
+            assert answer["metrics"]["result"] == 2584
+        assert driver.close() == 0, driver.stderr

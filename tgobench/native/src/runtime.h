@@ -246,6 +246,10 @@ uint64_t tgo__timers_next(void);
 typedef struct { _Atomic int locked; } tgo__spinlock;
 void tgo__spin_lock(tgo__spinlock *l);
 void tgo__spin_unlock(tgo__spinlock *l);
+/* Wait until *word >= value (acquire). Both waits yield the CPU after a
+ * while: with more Ps than CPUs the thread they wait for may be preempted
+ * on this very CPU. */
+void tgo__spin_until_u32(_Atomic uint32_t *word, uint32_t value);
 
 /* ---- fault injection (sched.c) ----------------------------------------- */
 

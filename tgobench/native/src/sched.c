@@ -77,7 +77,8 @@ uint64_t tgo__slow_switch_ns;
 
 static __thread tgo__p *this_p;
 
-enum { LAT_SAMPLE_MASK = 63, TASK_BLOCK = 256, SIGSTACK_SIZE = 64 * 1024, IDLE_BACKOFF_PAUSES = 4 };
+enum { LAT_SAMPLE_MASK = 63, TASK_BLOCK = 256, SIGSTACK_SIZE = 64 * 1024, IDLE_BACKOFF_PAUSES = 4,
+       SPINS_BEFORE_YIELD = 1000 };
 
 /* ---- errors, time, randomness, locks ----------------------------------- */
 
@@ -118,15 +119,33 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Spin a while, then give the CPU away: a lock holder preempted on this
+ * CPU (more Ps than CPUs, pinned) runs only if the spinner steps aside. */
+static void spin_wait(unsigned *spins)
+{
+    if (++*spins < SPINS_BEFORE_YIELD)
+        cpu_relax();
+    else
+        sched_yield();
+}
+
 void tgo__spin_lock(tgo__spinlock *l)
 {
+    unsigned spins = 0;
     for (;;) {
         /* acquire: the critical section starts after we own the lock */
         if (!atomic_exchange_explicit(&l->locked, 1, memory_order_acquire))
             return;
         while (atomic_load_explicit(&l->locked, memory_order_relaxed))
-            cpu_relax();
+            spin_wait(&spins);
     }
+}
+
+void tgo__spin_until_u32(_Atomic uint32_t *word, uint32_t value)
+{
+    unsigned spins = 0;
+    while (atomic_load_explicit(word, memory_order_acquire) < value)
+        spin_wait(&spins);
 }
 
 void tgo__spin_unlock(tgo__spinlock *l)

@@ -72,7 +72,7 @@ struct tgo_wg {
     _Atomic uint64_t state;   /* counter << 32 | waiters */
     tgo__spinlock lock;
     waitq waiters;
-    uint32_t listed;          /* registered waiters already on the list */
+    _Atomic uint32_t listed;  /* registered waiters already on the list */
 };
 
 tgo_wg *tgo_wg_new(void)
@@ -96,16 +96,13 @@ void tgo_wg_add(tgo_wg *wg, int64_t delta)
     tgo__assert(counter >= 0, "wait group counter went negative (%d)", counter);
     if (counter > 0 || waiters == 0)
         return;
+    /* a waiter that registered but is not on the list yet is between its CAS
+     * and the lock: wait for it without holding the lock it needs */
+    tgo__spin_until_u32(&wg->listed, waiters);
     tgo__spin_lock(&wg->lock);
-    while (wg->listed < waiters) {
-        /* a waiter registered but is not on the list yet: it is running,
-         * between its CAS and the lock, and will be there in a moment */
-        tgo__spin_unlock(&wg->lock);
-        tgo__spin_lock(&wg->lock);
-    }
     tgo__task *list = wg->waiters.head;
     wg->waiters.head = wg->waiters.tail = NULL;
-    wg->listed = 0;
+    atomic_store_explicit(&wg->listed, 0, memory_order_relaxed);
     atomic_store(&wg->state, 0);
     tgo__spin_unlock(&wg->lock); /* the last touch of wg */
     while (list) {
@@ -130,7 +127,8 @@ void tgo_wg_wait(tgo_wg *wg)
     tgo__task *self = self_task("tgo_wg_wait");
     tgo__spin_lock(&wg->lock);
     waitq_push(&wg->waiters, self);
-    wg->listed++;
+    /* release: the releaser that sees the count sees us on the list */
+    atomic_fetch_add_explicit(&wg->listed, 1, memory_order_release);
     tgo__park(unlock_spin, &wg->lock);
 }
 
