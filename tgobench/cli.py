@@ -38,8 +38,7 @@ def topology(sysfs_root: str = typer.Option(None, "--sysfs-root", metavar="PATH"
     try:
         topo = topo_mod.read(sysfs_root)
     except UserError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(e) from None
     table = Table("CPU", "node", "SMT siblings", "L2 group", "LLC group", box=None)
     for place in topo.places():
         table.add_row(str(place.cpu), str(place.node) if place.node >= 0 else "-",
@@ -67,8 +66,7 @@ def report(files: list[Path] = typer.Argument(..., metavar="FILE...",
     try:
         path = report_mod.render_report([results.load(f) for f in files], output)
     except UserError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(e) from None
     typer.echo(f"wrote {path}")
 
 
@@ -118,6 +116,15 @@ def compare(files: list[Path] = typer.Argument(..., metavar="BASELINE [NEW]",
 def _fail(error: Exception) -> typer.Exit:
     typer.echo(f"error: {error}", err=True)
     return typer.Exit(2)
+
+
+def _reporter(console, plain: bool):
+    """Progress as a rich bar on a terminal, as plain lines otherwise."""
+    from tgobench import runner
+
+    if console.is_terminal and not plain:
+        return runner.RichReporter(console)
+    return runner.PlainReporter(lambda line: console.print(line, markup=False, highlight=False))
 
 
 def _int_list(text: str | None, option: str) -> list[int]:
@@ -176,12 +183,7 @@ def run(suite: str = typer.Option(None, "--suite", "-s",
         plan = runner.plan(request)
     except UserError as e:
         raise _fail(e) from None
-    if console.is_terminal and not plain:
-        reporter = runner.RichReporter(console)
-    else:
-        reporter = runner.PlainReporter(lambda line: console.print(line, markup=False,
-                                                                   highlight=False))
-    outcome = runner.execute(plan, reporter)
+    outcome = runner.execute(plan, _reporter(console, plain))
     if outcome.finished:
         console.print()
         runner.print_summary(console, runner.summarize(results.load(outcome.output)))
@@ -317,18 +319,12 @@ def ci(suite: str = typer.Option("nightly", "--suite", "-s",
 
     from tgobench import ci as ci_mod
     from tgobench import compare as compare_mod
-    from tgobench import runner
     from tgobench.errors import UserError
 
     console = Console(soft_wrap=True)
     try:
         ci_plan = ci_mod.plan(ci_mod.CiRequest(suite, output, baselines, slow_switch_ns))
-        if console.is_terminal and not plain:
-            reporter = runner.RichReporter(console)
-        else:
-            reporter = runner.PlainReporter(lambda line: console.print(line, markup=False,
-                                                                       highlight=False))
-        outcome = ci_mod.execute(ci_plan, reporter)
+        outcome = ci_mod.execute(ci_plan, _reporter(console, plain))
     except UserError as e:
         raise _fail(e) from None
     console.print()
