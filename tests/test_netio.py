@@ -249,8 +249,10 @@ def corrupting_write(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("corrupt")
     (directory / "corrupt.c").write_text(CORRUPTING_WRITE)
     lib = directory / "corrupt.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(lib), str(directory / "corrupt.c"),
-                    "-ldl"], check=True, capture_output=True)
+    # -z now: a lazily bound call would resolve on a task's stack, more
+    # than the 2 KiB class holds (the drivers are linked the same way).
+    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-Wl,-z,now", "-o", str(lib),
+                    str(directory / "corrupt.c"), "-ldl"], check=True, capture_output=True)
     return lib
 
 
@@ -258,6 +260,7 @@ def corrupting_write(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("workload,params,corrupt_at", [
     ("rpc", {"conns": 20, "requests": 10}, 0),      # a request: the server echoes it as sent
     ("rpc", {"conns": 20, "requests": 10}, 57),     # a reply, or a request, mid-run
+    ("rpc", {"conns": 20, "requests": 10, "stack_size": 2048}, 33),
     ("rpc", {"conns": 20, "mode": "open", "rate": 4000, "duration_ms": 50}, 30),
     ("mixed", {"tasks": 20, "cycles": 5}, 41),
 ])

@@ -134,8 +134,7 @@ static int mixed_loop(const wl_args *args, wl_loop_out *out)
         if (tgo_spawn(mixed_task_run, &st.tasks[started]) != 0)
             break;
     if (started < st.ntasks) {
-        wl_echo_fail(&st.echo, "out of memory after starting %d of %d tasks; lower tasks",
-                     started, st.ntasks);
+        wl_echo_fail(&st.echo, WL_ECHO_CLIENT_TASKS, -1, (uint64_t)st.ntasks, started);
         tgo_wg_add(st.done, -(int64_t)(st.ntasks - started));
     }
 

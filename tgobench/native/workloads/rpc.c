@@ -128,8 +128,7 @@ static void open_sender(void *arg)
         ssize_t got = tgo_write(c->reader.fd, c->out, frame);
         if (got != (ssize_t)frame) {
             if (!wl_echo_stopping(&st.echo))
-                wl_echo_fail(&st.echo, "connection %d, request %llu: writing: %s", c->id,
-                             (unsigned long long)k, strerror(got < 0 ? (int)-got : EPIPE));
+                wl_echo_fail(&st.echo, WL_ECHO_CLIENT_WRITE, c->id, k, got < 0 ? got : -EPIPE);
             break;
         }
     }
@@ -148,15 +147,12 @@ static void open_receiver(void *arg)
         uint64_t now = tgo_now_ns(), due = st.t0 + due_ns((uint64_t)c->id, k);
         if (got != (ssize_t)frame) {
             if (!wl_echo_stopping(&st.echo))
-                wl_echo_fail(&st.echo, "connection %d, request %llu: reading the reply: %s",
-                             c->id, (unsigned long long)k,
-                             got < 0 ? strerror((int)-got) : "the peer closed the connection");
+                wl_echo_fail(&st.echo, WL_ECHO_CLIENT_READ, c->id, k, got < 0 ? got : 0);
             break;
         }
         wl_payload_fill(c->want + WL_FRAME_HEADER, st.size, (uint64_t)c->id, k);
         if (memcmp(c->in, c->want, frame) != 0) {
-            wl_echo_fail(&st.echo, "connection %d, request %llu: the reply differs from the "
-                         "request", c->id, (unsigned long long)k);
+            wl_echo_fail(&st.echo, WL_ECHO_CLIENT_REPLY, c->id, k, 0);
             break;
         }
         record_latency(now > due ? now - due : 0);
@@ -263,8 +259,8 @@ static int rpc_loop(const wl_args *args, wl_loop_out *out)
     }
     int missing = st.conns * tasks_per_conn - started;
     if (missing) {
-        wl_echo_fail(&st.echo, "out of memory after starting %d of %d client tasks; lower conns",
-                     started, st.conns * tasks_per_conn);
+        wl_echo_fail(&st.echo, WL_ECHO_CLIENT_TASKS, -1,
+                     (uint64_t)st.conns * (uint64_t)tasks_per_conn, started);
         tgo_wg_add(st.done, -(int64_t)missing);
     }
 

@@ -176,15 +176,14 @@ static void describe(int e, const char *param, char *out, size_t outlen)
     }
 }
 
-void wl_echo_fail(wl_echo *e, const char *fmt, ...)
+void wl_echo_fail(wl_echo *e, wl_echo_fault fault, int conn, uint64_t seq, int64_t detail)
 {
     if (atomic_exchange(&e->failed, true))
         return; /* the first failure is the cause; the rest follow from it */
-    int n = snprintf(e->error, sizeof e->error, "%s: ", e->name);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->error + n, sizeof e->error - (size_t)n, fmt, ap);
-    va_end(ap);
+    e->first.fault = fault;
+    e->first.conn = conn;
+    e->first.seq = seq;
+    e->first.detail = detail;
 
     atomic_store(&e->stopping, true);
     /* Wake every task parked on a connection; none of these descriptors is
@@ -197,6 +196,51 @@ void wl_echo_fail(wl_echo *e, const char *fmt, ...)
             shutdown(s, SHUT_RDWR);
     }
     shutdown(e->listen_fd, SHUT_RDWR);
+}
+
+/* "Broken pipe", or what a zero detail means for a read. */
+static const char *io_error(int64_t detail)
+{
+    return detail < 0 ? strerror((int)-detail) : "the peer closed the connection";
+}
+
+/* The first failure's message into out; on the loop task. */
+static void report_first(wl_echo *e, wl_loop_out *out)
+{
+    int conn = e->first.conn;
+    unsigned long long seq = (unsigned long long)e->first.seq;
+    int64_t detail = e->first.detail;
+    switch (e->first.fault) {
+    case WL_ECHO_SERVER_MEMORY:
+        wl_fail(out, "%s: out of memory for the buffers of server %d", e->name, conn);
+        break;
+    case WL_ECHO_SERVER_READ:
+        wl_fail(out, "%s: server %d: reading a frame: %s", e->name, conn, io_error(detail));
+        break;
+    case WL_ECHO_SERVER_FRAME:
+        wl_fail(out, "%s: server %d received a frame of %lld bytes, more than %zu", e->name,
+                conn, (long long)detail, e->max_payload);
+        break;
+    case WL_ECHO_SERVER_WRITE:
+        wl_fail(out, "%s: server %d: echoing a frame: %s", e->name, conn, io_error(detail));
+        break;
+    case WL_ECHO_CLIENT_WRITE:
+        wl_fail(out, "%s: connection %d, request %llu: writing: %s", e->name, conn, seq,
+                io_error(detail));
+        break;
+    case WL_ECHO_CLIENT_READ:
+        wl_fail(out, "%s: connection %d, request %llu: reading the reply: %s", e->name, conn,
+                seq, io_error(detail));
+        break;
+    case WL_ECHO_CLIENT_REPLY:
+        wl_fail(out, "%s: connection %d, request %llu: the reply differs from the request",
+                e->name, conn, seq);
+        break;
+    case WL_ECHO_CLIENT_TASKS:
+        wl_fail(out, "%s: out of memory after starting %lld of %llu client tasks; use fewer "
+                "%s", e->name, (long long)detail, seq, e->param);
+        break;
+    }
 }
 
 bool wl_echo_stopping(wl_echo *e)
@@ -212,14 +256,6 @@ static void set_nodelay(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-static void io_error(char *out, size_t outlen, ssize_t got)
-{
-    if (got < 0)
-        snprintf(out, outlen, "%s", strerror((int)-got));
-    else
-        snprintf(out, outlen, "the peer closed the connection");
-}
-
 /* Echo frames on one connection until the client closes it. */
 static void server_task(void *arg)
 {
@@ -228,35 +264,33 @@ static void server_task(void *arg)
     int fd = atomic_load(&e->server_fds[end->index]);
     unsigned char *buf = malloc(WL_FRAME_HEADER + e->max_payload);
     wl_reader r = {0};
-    char why[96];
     if (!buf || wl_reader_init(&r, fd) != 0) {
-        wl_echo_fail(e, "out of memory for the buffers of server %d", end->index);
+        wl_echo_fail(e, WL_ECHO_SERVER_MEMORY, end->index, 0, 0);
         goto out;
     }
     for (;;) {
         ssize_t got = wl_read_full(&r, buf, WL_FRAME_HEADER);
         if (got == 0)
             break; /* closed between frames: done */
-        if (got != WL_FRAME_HEADER) {
-            io_error(why, sizeof why, got);
-            if (!wl_echo_stopping(e))
-                wl_echo_fail(e, "server %d: reading a frame header: %s", end->index, why);
-            break;
-        }
-        uint32_t n = frame_length(buf);
+        bool whole = got == WL_FRAME_HEADER;
+        uint32_t n = whole ? frame_length(buf) : 0;
         if (n > e->max_payload) {
-            wl_echo_fail(e, "server %d received a frame of %u bytes, more than %zu", end->index,
-                         n, e->max_payload);
+            wl_echo_fail(e, WL_ECHO_SERVER_FRAME, end->index, 0, n);
             break;
         }
-        got = wl_read_full(&r, buf + WL_FRAME_HEADER, n);
-        if (got == (ssize_t)n)
-            got = tgo_write(fd, buf, WL_FRAME_HEADER + n) == (ssize_t)(WL_FRAME_HEADER + n)
-                      ? (ssize_t)n : -EPIPE;
-        if (got != (ssize_t)n) {
-            io_error(why, sizeof why, got);
+        if (whole) {
+            got = wl_read_full(&r, buf + WL_FRAME_HEADER, n);
+            whole = got == (ssize_t)n;
+        }
+        if (!whole) {
             if (!wl_echo_stopping(e))
-                wl_echo_fail(e, "server %d: echoing a frame: %s", end->index, why);
+                wl_echo_fail(e, WL_ECHO_SERVER_READ, end->index, 0, got < 0 ? got : 0);
+            break;
+        }
+        ssize_t put = tgo_write(fd, buf, WL_FRAME_HEADER + n);
+        if (put != (ssize_t)(WL_FRAME_HEADER + n)) {
+            if (!wl_echo_stopping(e))
+                wl_echo_fail(e, WL_ECHO_SERVER_WRITE, end->index, 0, put < 0 ? put : -EPIPE);
             break;
         }
     }
@@ -354,7 +388,8 @@ static int listen_loopback(wl_echo *e)
 int wl_echo_open(wl_echo *e, const char *name, int conns, size_t max_payload,
                  const char *noun, const char *param, wl_loop_out *out)
 {
-    *e = (wl_echo){.name = name, .conns = conns, .max_payload = max_payload, .listen_fd = -1};
+    *e = (wl_echo){.name = name, .param = param, .conns = conns, .max_payload = max_payload,
+                   .listen_fd = -1};
     unsigned long long need = 2ull * (unsigned long long)conns + 16, limit = soft_file_limit();
     if (limit && need > limit) {
         wl_fail(out, "%s: %d %s need %llu descriptors (client and server ends), the limit is "
@@ -383,10 +418,10 @@ int wl_echo_open(wl_echo *e, const char *name, int conns, size_t max_payload,
         e->ends[i] = (wl_echo_end){e, i};
     }
 
-    char why[400];
+    char *why = e->why; /* not on the stack: the loop task's may be 2 KiB */
     int err = listen_loopback(e);
     if (err < 0) {
-        describe(-err, param, why, sizeof why);
+        describe(-err, param, why, sizeof e->why);
         teardown(e);
         wl_fail(out, "%s: listening on 127.0.0.1: %s", name, why);
         return -1;
@@ -430,16 +465,20 @@ int wl_echo_open(wl_echo *e, const char *name, int conns, size_t max_payload,
         atomic_store(&e->stopping, true);
         shutdown(e->listen_fd, SHUT_RDWR); /* a parked accept fails with EINVAL */
         tgo_wg_wait(e->acceptor_done);
-        describe(-err, param, why, sizeof why);
+        if (atomic_load(&e->failed)) {
+            report_first(e, out); /* a task failed first, and made this fail */
+        } else {
+            describe(-err, param, why, sizeof e->why);
+            wl_fail(out, "%s: opening connection %d of %d (%s): %s", name, failed_at, conns,
+                    step, why);
+        }
         teardown(e);
-        wl_fail(out, "%s: opening connection %d of %d (%s): %s", name, failed_at, conns, step,
-                why);
         return -1;
     }
     tgo_wg_wait(e->acceptor_done);
     if (atomic_load(&e->failed)) {
         teardown(e);
-        wl_fail(out, "%s", e->error);
+        report_first(e, out);
         return -1;
     }
     return 0;
@@ -450,7 +489,7 @@ int wl_echo_close(wl_echo *e, wl_loop_out *out)
     teardown(e);
     if (!atomic_load(&e->failed))
         return 0;
-    wl_fail(out, "%s", e->error);
+    report_first(e, out);
     return -1;
 }
 
@@ -458,26 +497,20 @@ int wl_echo_round_trip(wl_echo *e, wl_reader *r, int conn, uint64_t seq,
                        const unsigned char *out, unsigned char *in, size_t size)
 {
     size_t frame = WL_FRAME_HEADER + size;
-    char why[96];
     ssize_t got = tgo_write(r->fd, out, frame);
     if (got != (ssize_t)frame) {
-        io_error(why, sizeof why, got < 0 ? got : -EPIPE);
         if (!wl_echo_stopping(e))
-            wl_echo_fail(e, "connection %d, request %llu: writing: %s", conn,
-                         (unsigned long long)seq, why);
+            wl_echo_fail(e, WL_ECHO_CLIENT_WRITE, conn, seq, got < 0 ? got : -EPIPE);
         return -1;
     }
     got = wl_read_full(r, in, frame);
     if (got != (ssize_t)frame) {
-        io_error(why, sizeof why, got);
         if (!wl_echo_stopping(e))
-            wl_echo_fail(e, "connection %d, request %llu: reading the reply: %s", conn,
-                         (unsigned long long)seq, why);
+            wl_echo_fail(e, WL_ECHO_CLIENT_READ, conn, seq, got < 0 ? got : 0);
         return -1;
     }
     if (memcmp(in, out, frame) != 0) {
-        wl_echo_fail(e, "connection %d, request %llu: the reply differs from the request", conn,
-                     (unsigned long long)seq);
+        wl_echo_fail(e, WL_ECHO_CLIENT_REPLY, conn, seq, 0);
         return -1;
     }
     return 0;

@@ -13,10 +13,13 @@
  * reused while wl_echo_fail() may still shut it down. Tasks that must stop
  * early are woken by shutdown(2), never by close.
  *
- * Errors: the first failure of any task (wl_echo_fail) is kept with its
- * message and shuts every connection down, so that no task waits for a
- * reply that will not come; failures after that, caused by the shutdown,
- * are not reported. wl_echo_close() hands the kept message to the loop.
+ * Errors: the first failure of any task (wl_echo_fail) is kept and shuts
+ * every connection down, so that no task waits for a reply that will not
+ * come; failures after that, caused by the shutdown, are not reported. A
+ * task only records what failed: the message is written by the loop task
+ * in wl_echo_close(), so that no printf runs deep in a task's stack (2 KiB
+ * in the small class, and a canary does not catch a frame that jumps
+ * past it).
  */
 #ifndef TGOBENCH_WL_NET_H
 #define TGOBENCH_WL_NET_H
@@ -57,6 +60,18 @@ int wl_open_fds(void);
 
 typedef struct wl_echo wl_echo;
 
+/* What failed in a task; `detail` of wl_echo_fail says more. */
+typedef enum wl_echo_fault {
+    WL_ECHO_SERVER_MEMORY,  /* a server task's buffers */
+    WL_ECHO_SERVER_READ,    /* detail: -errno, or 0 when the peer closed mid-frame */
+    WL_ECHO_SERVER_FRAME,   /* detail: the frame's length, over max_payload */
+    WL_ECHO_SERVER_WRITE,   /* detail: -errno */
+    WL_ECHO_CLIENT_WRITE,   /* detail: -errno */
+    WL_ECHO_CLIENT_READ,    /* detail: -errno, or 0 when the peer closed */
+    WL_ECHO_CLIENT_REPLY,   /* the reply differs from the request */
+    WL_ECHO_CLIENT_TASKS,   /* out of memory; detail: tasks started, seq: tasks wanted */
+} wl_echo_fault;
+
 /* What a server task is started with. */
 typedef struct wl_echo_end {
     wl_echo *echo;
@@ -65,6 +80,7 @@ typedef struct wl_echo_end {
 
 struct wl_echo {
     const char *name;               /* the workload's, for messages */
+    const char *param;              /* the parameter that sets conns, for messages */
     int conns;
     size_t max_payload;             /* a longer frame is an error of the server */
     int listen_fd;
@@ -77,7 +93,13 @@ struct wl_echo {
     tgo_chan *accepted;             /* int: a connection's index, or -errno */
     _Atomic bool stopping;          /* set before connections are shut down */
     _Atomic bool failed;            /* claimed by the first failure */
-    char error[WL_ERROR_LEN];       /* written by that failure's task only */
+    struct {                        /* written by that failure's task only */
+        wl_echo_fault fault;
+        int conn;
+        uint64_t seq;
+        int64_t detail;
+    } first;
+    char why[WL_ERROR_LEN];         /* the loop task's scratch for messages */
 };
 
 /* Open `conns` connections for workload `name`. `noun` names what each serves and `param` the
@@ -87,8 +109,9 @@ struct wl_echo {
 int wl_echo_open(wl_echo *e, const char *name, int conns, size_t max_payload, const char *noun,
                  const char *param, wl_loop_out *out);
 
-/* Keep the first failure and shut every connection down. From any task. */
-void wl_echo_fail(wl_echo *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Keep the first failure and shut every connection down. From any task;
+ * conn is the connection's (or server's) index, seq the request's. */
+void wl_echo_fail(wl_echo *e, wl_echo_fault fault, int conn, uint64_t seq, int64_t detail);
 
 /* True once the service is being torn down: an I/O error then is expected. */
 bool wl_echo_stopping(wl_echo *e);
