@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -203,15 +204,25 @@ static void push(tgo__task **list, tgo__task *t)
     *list = t;
 }
 
+/* epoll_pwait2 takes a timespec: a timer 50 us away is not rounded up to
+ * the millisecond that epoll_wait would sleep (Linux 5.11+; else ms). */
+static int wait_events(struct epoll_event *evs, uint64_t timeout_ns)
+{
+    if (timeout_ns == UINT64_MAX)
+        return epoll_wait(np.epfd, evs, MAX_EVENTS, -1);
+    struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000u),
+                          .tv_nsec = (long)(timeout_ns % 1000000000u)};
+    int n = epoll_pwait2(np.epfd, evs, MAX_EVENTS, &ts, NULL);
+    if (n >= 0 || errno != ENOSYS)
+        return n;
+    uint64_t ms = (timeout_ns + 999999) / 1000000;
+    return epoll_wait(np.epfd, evs, MAX_EVENTS, ms > INT32_MAX ? INT32_MAX : (int)ms);
+}
+
 tgo__task *tgo__netpoll(uint64_t timeout_ns)
 {
     struct epoll_event evs[MAX_EVENTS];
-    int timeout_ms = timeout_ns == UINT64_MAX ? -1
-                     : timeout_ns == 0       ? 0
-                                             : (int)((timeout_ns + 999999) / 1000000);
-    if (timeout_ns != UINT64_MAX && timeout_ns > (uint64_t)INT32_MAX * 1000000)
-        timeout_ms = INT32_MAX;
-    int n = epoll_wait(np.epfd, evs, MAX_EVENTS, timeout_ms);
+    int n = wait_events(evs, timeout_ns);
     tgo__task *list = NULL;
     for (int i = 0; i < n; i++) {
         if (evs[i].data.u64 == UINT64_MAX) {

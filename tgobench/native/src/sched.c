@@ -72,7 +72,7 @@ _Static_assert(offsetof(tgo__task, ctx) == 0, "the assembly expects ctx first in
 _Static_assert(offsetof(tgo__ctx, sp) == 0, "the assembly stores sp at offset 0 of tgo__ctx");
 
 tgo__sched *tgo__S;
-uint64_t tgo__spin_ns = 50 * 1000;
+uint64_t tgo__spin_ns = 20 * 1000;
 uint64_t tgo__slow_switch_ns;
 
 static __thread tgo__p *this_p;
