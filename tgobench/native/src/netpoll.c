@@ -254,20 +254,28 @@ int tgo_socket(int domain, int type, int protocol)
     return fd < 0 ? -errno : fd;
 }
 
+/* After a failed call with error e: 1 to try again (interrupted, or woken
+ * by readiness), or -errno to return. e is read by the caller right after
+ * the call, before any switch: a task may resume on another thread. */
+static int await_ready(int fd, bool write, int e)
+{
+    if (e == EINTR)
+        return 1;
+    if (e != EAGAIN && e != EWOULDBLOCK)
+        return -e;
+    int err = wait_fd(fd, write);
+    return err ? err : 1;
+}
+
 ssize_t tgo_read(int fd, void *buf, size_t len)
 {
     for (;;) {
         ssize_t n = read(fd, buf, len);
         if (n >= 0)
             return n;
-        int e = errno; /* read once: the task may resume on another thread */
-        if (e == EINTR)
-            continue;
-        if (e != EAGAIN && e != EWOULDBLOCK)
-            return -e;
-        int err = wait_fd(fd, false);
-        if (err)
-            return err;
+        int r = await_ready(fd, false, errno);
+        if (r < 0)
+            return r;
     }
 }
 
@@ -280,14 +288,9 @@ ssize_t tgo_write(int fd, const void *buf, size_t len)
             done += (size_t)n;
             continue;
         }
-        int e = errno;
-        if (e == EINTR)
-            continue;
-        if (e != EAGAIN && e != EWOULDBLOCK)
-            return done ? (ssize_t)done : -e;
-        int err = wait_fd(fd, true);
-        if (err)
-            return err;
+        int r = await_ready(fd, true, errno);
+        if (r < 0)
+            return done ? (ssize_t)done : r;
     }
     return (ssize_t)done;
 }
@@ -299,13 +302,9 @@ int tgo_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
         if (c >= 0)
             return c;
         int e = errno;
-        if (e == EINTR || e == ECONNABORTED)
-            continue;
-        if (e != EAGAIN && e != EWOULDBLOCK)
-            return -e;
-        int err = wait_fd(fd, false);
-        if (err)
-            return err;
+        int r = await_ready(fd, false, e == ECONNABORTED ? EINTR : e);
+        if (r < 0)
+            return r;
     }
 }
 

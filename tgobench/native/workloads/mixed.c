@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "wl_net.h"
+#include "wl_util.h"
 #include "workload.h"
 
 enum { P_TASKS, P_CYCLES, P_BURST, P_SLEEP_US };
@@ -49,21 +50,13 @@ static struct {
     tgo_hist *wake[TGO_MAX_PROCS]; /* per P: one writer each, merged after */
 } st;
 
-/* Knuth's MMIX LCG, as skew's and the Go driver's burn. */
-static uint64_t burn(uint64_t x, uint64_t steps)
-{
-    for (uint64_t s = 0; s < steps; s++)
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-    return x;
-}
-
 static void mixed_task_run(void *arg)
 {
     mixed_task *t = arg;
     tgo_wg_wait(st.gate);
     uint64_t x = (uint64_t)t->id;
     for (uint64_t seq = 0; seq < st.cycles; seq++) {
-        x = burn(x, st.burst);
+        x = wl_burn(x, st.burst);
         wl_payload_fill(t->out + WL_FRAME_HEADER, PAYLOAD, (uint64_t)t->id, seq);
         if (wl_echo_round_trip(&st.echo, &t->reader, t->id, seq, t->out, t->in, PAYLOAD) != 0)
             break;
@@ -148,7 +141,7 @@ static int mixed_loop(const wl_args *args, wl_loop_out *out)
         return -1;
     }
     for (int i = 0; i < st.ntasks; i++) {
-        uint64_t want = burn((uint64_t)i, st.burst * st.cycles);
+        uint64_t want = wl_burn((uint64_t)i, st.burst * st.cycles);
         if (st.tasks[i].state != want) {
             wl_fail(out, "mixed: task %d ended its bursts in state %llu, expected %llu: a cycle "
                     "was lost or ran twice", i, (unsigned long long)st.tasks[i].state,

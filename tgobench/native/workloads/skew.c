@@ -30,19 +30,10 @@ static uint64_t task_work(uint64_t i, uint64_t units)
     return units << (wl_mix64(i) % 6);
 }
 
-/* Knuth's MMIX LCG, from a start that depends on the task. */
-static uint64_t burn(uint64_t i, uint64_t steps)
-{
-    uint64_t x = i;
-    for (uint64_t s = 0; s < steps; s++)
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-    return x;
-}
-
 static void skew_task(void *arg)
 {
     uint64_t i = (uintptr_t)arg, work = task_work(i, st.units);
-    uint64_t x = burn(i, work);
+    uint64_t x = wl_burn(i, work);
     wl_per_p_add(st.checksum, x);
     wl_per_p_add(st.work, work);
     tgo_wg_done(st.done);
@@ -81,7 +72,7 @@ static int skew_loop(const wl_args *args, wl_loop_out *out)
     uint64_t want_sum = 0, want_work = 0;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t work = task_work(i, st.units);
-        want_sum += burn(i, work);
+        want_sum += wl_burn(i, work);
         want_work += work;
     }
     uint64_t got_sum = wl_per_p_sum(st.checksum), got_work = wl_per_p_sum(st.work);

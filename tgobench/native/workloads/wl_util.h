@@ -59,6 +59,15 @@ static inline uint64_t wl_per_p_sum(wl_per_p slots)
     return sum;
 }
 
+/* CPU work: `steps` steps of Knuth's MMIX LCG from x (the Go driver's burn
+ * is the same), so a checksum of the work is known in closed form. */
+static inline uint64_t wl_burn(uint64_t x, uint64_t steps)
+{
+    for (uint64_t s = 0; s < steps; s++)
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return x;
+}
+
 /* SplitMix64's finaliser: a well-mixed 64-bit hash of x. */
 static inline uint64_t wl_mix64(uint64_t x)
 {
