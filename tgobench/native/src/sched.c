@@ -226,9 +226,10 @@ static struct {
 
 static bool task_cache_refill(struct tgo__task_cache *c)
 {
-    tgo__task *block = tgo__alloc_lines(sizeof(tgo__task) * TASK_BLOCK);
-    if (!block)
+    void *mem = NULL; /* not zeroed: task_new clears each task as it hands it out */
+    if (posix_memalign(&mem, TGO__CACHE_LINE, sizeof(tgo__task) * TASK_BLOCK) != 0)
         return false;
+    tgo__task *block = mem;
     pthread_mutex_lock(&task_blocks.mu);
     if (task_blocks.n == task_blocks.cap) {
         size_t cap = task_blocks.cap ? task_blocks.cap * 2 : 64;
