@@ -206,3 +206,30 @@ def _run_tgobench(*args: str, env: dict | None = None,
 def tgobench_cli():
     """run(*args, env=None, cwd=None) -> CompletedProcess of `tgobench ARGS`."""
     return _run_tgobench
+
+
+# Every driver's workloads: unit, and per param (default, min, max); None
+# where no bound is documented. The C and Go drivers are both held to it.
+WORKLOAD_SPECS = {
+    "spawn": ("task", {"tasks": (1000000, 1, 100000000)}),
+    "spawn-tree": ("task", {"fanout": (4, 1, 64), "depth": (10, 0, 30)}),
+    "yield": ("switch", {"tasks": (4, 1, 1000000), "yields": (250000, 1, 10**9)}),
+    "chan": ("round trip", {"rounds": (200000, 1, 10**9)}),
+    "fib": ("task", {"n": (25, 1, 40)}),
+    "skew": ("task", {"tasks": (10000, 1, 10000000), "units": (200, 1, 1000000)}),
+    "parked": ("task", {"tasks": (100000, 1, 10000000)}),
+    "stress": ("task", {"seed": (1, 0, 2**31), "tasks": (10000, 1, 10000000),
+                        "chans": (8, 1, 1024)}),
+    "rpc": ("request", {"conns": (64, 1, 100000), "size": (64, 1, 1048576),
+                        "requests": (1000, None, None), "mode": ("closed", None, None),
+                        "rate": (20000, None, None), "duration_ms": (1000, None, None)}),
+    "mixed": ("cycle", {"tasks": (64, None, None), "cycles": (100, None, None),
+                        "burst": (2000, None, None), "sleep_us": (50, None, None)}),
+}
+
+
+def fib(n: int) -> int:
+    a, b = 0, 1
+    for _ in range(n):
+        a, b = b, a + b
+    return a

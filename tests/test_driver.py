@@ -1,6 +1,6 @@
-"""The C drivers (tgobench/native/driver/): the JSON-lines protocol of
-DESIGN.md §5 (hello, run, topology, errors that keep the driver serving)
-and the one-shot command line, for both policies."""
+"""The C drivers (tgobench/native/driver/): the JSON-lines protocol (hello,
+run, topology, errors that keep the driver serving) and the one-shot command
+line, for both policies."""
 
 from __future__ import annotations
 
@@ -12,35 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tgobench
-from tests.conftest import IMPLS, Driver, driver_path
+from tests.conftest import IMPLS, WORKLOAD_SPECS, Driver, driver_path, fib
 
-# The workload table of the contracts: unit, and per param (default, min, max);
-# None where the table gives no bound. The Go driver must agree, so the C
-# specs are held to it here.
-CONTRACT = {
-    "spawn": ("task", {"tasks": (1000000, 1, 100000000)}),
-    "spawn-tree": ("task", {"fanout": (4, 1, 64), "depth": (10, 0, 30)}),
-    "yield": ("switch", {"tasks": (4, 1, 1000000), "yields": (250000, 1, 10**9)}),
-    "chan": ("round trip", {"rounds": (200000, 1, 10**9)}),
-    "fib": ("task", {"n": (25, 1, 40)}),
-    "skew": ("task", {"tasks": (10000, 1, 10000000), "units": (200, 1, 1000000)}),
-    "parked": ("task", {"tasks": (100000, 1, 10000000)}),
-    "stress": ("task", {"seed": (1, 0, 2**31), "tasks": (10000, 1, 10000000),
-                        "chans": (8, 1, 1024)}),
-    "rpc": ("request", {"conns": (64, 1, 100000), "size": (64, 1, 1048576),
-                        "requests": (1000, None, None), "mode": ("closed", None, None),
-                        "rate": (20000, None, None), "duration_ms": (1000, None, None)}),
-    "mixed": ("cycle", {"tasks": (64, None, None), "cycles": (100, None, None),
-                        "burst": (2000, None, None), "sleep_us": (50, None, None)}),
-}
 CPU_WORKLOADS = {"spawn", "spawn-tree", "yield", "chan", "fib", "skew", "parked"}
-
-
-def fib(n: int) -> int:
-    a, b = 0, 1
-    for _ in range(n):
-        a, b = b, a + b
-    return a
 
 
 # Small parameters per workload, and the operations one loop must count.
@@ -102,18 +76,18 @@ def test_hello_describes_the_driver(hellos, impl):
     assert hello["protocol"] == 1
     assert isinstance(hello["procs"], int) and hello["procs"] >= 1
     assert hello["compiler"].startswith(("gcc", "clang"))
-    assert CPU_WORKLOADS <= set(hello["workloads"]) <= set(CONTRACT)
+    assert CPU_WORKLOADS <= set(hello["workloads"]) <= set(WORKLOAD_SPECS)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_hello_workload_specs_follow_the_contract(hellos, impl):
+def test_hello_workload_specs_follow_the_specs(hellos, impl):
     for name, desc in hellos[impl]["workloads"].items():
-        unit, contract_params = CONTRACT[name]
+        unit, spec_params = WORKLOAD_SPECS[name]
         assert desc["unit"] == unit, name
         assert desc["help"], name
         params = desc["params"]
-        assert set(params) == set(contract_params) | {"stack_size"}, name
-        for pname, (default, lo, hi) in contract_params.items():
+        assert set(params) == set(spec_params) | {"stack_size"}, name
+        for pname, (default, lo, hi) in spec_params.items():
             spec = params[pname]
             assert spec["default"] == default, (name, pname)
             if lo is not None:

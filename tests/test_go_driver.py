@@ -17,9 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tgobench
-from tests.conftest import Driver
-from tests.test_driver import (BAD_LINES, CONTRACT, SMALL, assert_error, assert_works, fib,
-                               json_values)
+from tests.conftest import WORKLOAD_SPECS, Driver, fib
+from tests.test_driver import BAD_LINES, SMALL, assert_error, assert_works, json_values
 from tgobench import drivers, godriver
 from tgobench.errors import UserError
 
@@ -78,17 +77,17 @@ def test_hello_describes_the_go_driver(hello, toolchain):
     # built with the toolchain's own defaults, not an older release's GODEBUG
     assert "DefaultGODEBUG" not in hello["build_flags"]
     assert "topology" not in hello
-    assert list(hello["workloads"]) == list(CONTRACT)
+    assert list(hello["workloads"]) == list(WORKLOAD_SPECS)
 
 
-def test_hello_workload_specs_follow_the_contract(hello):
+def test_hello_workload_specs_follow_the_specs(hello):
     for name, desc in hello["workloads"].items():
-        unit, contract_params = CONTRACT[name]
+        unit, spec_params = WORKLOAD_SPECS[name]
         assert desc["unit"] == unit, name
         assert desc["help"], name
         params = desc["params"]
-        assert set(params) == set(contract_params), name  # no stack_size
-        for pname, (default, lo, hi) in contract_params.items():
+        assert set(params) == set(spec_params), name  # no stack_size
+        for pname, (default, lo, hi) in spec_params.items():
             spec = params[pname]
             assert spec["default"] == default, (name, pname)
             if lo is not None:
@@ -131,7 +130,7 @@ def test_topology_is_refused_and_the_driver_goes_on(driver):
 
 
 @pytest.mark.parametrize("procs", [1, None])
-@pytest.mark.parametrize("workload", list(CONTRACT))
+@pytest.mark.parametrize("workload", list(WORKLOAD_SPECS))
 def test_run_each_workload(driver, hello, workload, procs):
     desc = hello["workloads"][workload]
     params, ops_per_loop = SMALL[workload]
@@ -513,7 +512,7 @@ def test_every_workload_is_free_of_data_races(toolchain, tmp_path):
     if build.returncode != 0:
         pytest.skip(f"no race-detector build here: {build.stderr.strip()[-300:]}")
     with Driver(exe) as d:
-        for workload in CONTRACT:
+        for workload in WORKLOAD_SPECS:
             params, ops_per_loop = SMALL[workload]
             answer = d.request({"op": "run", "workload": workload, "params": params, "loops": 2})
             assert answer["ok"] is True, answer

@@ -1,5 +1,5 @@
 /*
- * protocol.c - requests in, answers out (DESIGN.md §5, protocol version 1).
+ * protocol.c - requests in, answers out (the driver protocol, version 1).
  *
  * A request is checked completely before anything runs: the op, every key,
  * every parameter against its spec (type, integral for ints, range, str
