@@ -1,5 +1,5 @@
 /*
- * protocol.h - the driver protocol, version 1 (DESIGN.md §5).
+ * protocol.h - the driver protocol, version 1.
  *
  * One JSON object per line in, exactly one JSON object per line out. Ops:
  * hello (what this driver is and runs), run (one workload, `loops` times,

@@ -1,6 +1,6 @@
 package main
 
-// The driver protocol, version 1 (DESIGN §5), as the C drivers speak it:
+// The driver protocol, version 1, as the C drivers speak it:
 // one JSON object per line on stdin, exactly one JSON line answered on
 // stdout per input line, EOF ends the driver. Any bad input (not JSON, not
 // an object, an unknown op, workload or parameter, a wrong type, a value
