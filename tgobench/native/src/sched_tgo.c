@@ -28,7 +28,8 @@
  * other Ps push to and any P may take from.
  *
  * Where a task goes (each a function below)
- *   spawn             the spawner's ring (BATCH: its batch ring); full: pool
+ *   spawn             the spawner's ring (BATCH: its batch ring); full: pool;
+ *                     from outside the runtime (the first task): the pool
  *   yield             the yielder's ring tail (there is no global queue)
  *   ready             origin_target(): the origin P unless it is busy, then
  *                     a P of the same node; a wakeup of the netpoller goes
@@ -297,7 +298,7 @@ void tgo__policy_worker_start(tgo__p *p)
 void tgo__policy_spawn(tgo__p *p, tgo__task *t)
 {
     if (!p) {
-        tgo__taskq_put(&tp(&tgo__S->ps[0])->inbox, t); /* the main task */
+        tgo__taskq_put(&shared.pool, t); /* from outside the runtime: the pool */
         return;
     }
     push_local(p, t);
