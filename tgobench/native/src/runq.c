@@ -124,7 +124,9 @@ void tgo__taskq_put_list(tgo__taskq *q, tgo__task *head, tgo__task *tail, int n)
     else
         q->head = head;
     q->tail = tail;
-    atomic_fetch_add_explicit(&q->size, n, memory_order_release);
+    /* under the lock: a plain store, published to lock-free readers */
+    atomic_store_explicit(&q->size, atomic_load_explicit(&q->size, memory_order_relaxed) + n,
+                          memory_order_release);
     tgo__spin_unlock(&q->lock);
 }
 
@@ -148,7 +150,8 @@ tgo__task *tgo__taskq_take(tgo__taskq *q, int max, int *taken)
     }
     if (!q->head)
         q->tail = NULL;
-    atomic_fetch_sub_explicit(&q->size, n, memory_order_relaxed);
+    atomic_store_explicit(&q->size, atomic_load_explicit(&q->size, memory_order_relaxed) - n,
+                          memory_order_relaxed);
     tgo__spin_unlock(&q->lock);
     if (last)
         last->next = NULL;
