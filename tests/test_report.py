@@ -139,8 +139,9 @@ def quick_result(driver_dir, tmp_path_factory) -> Path:
     return path
 
 
-def test_report_of_the_quick_suite_in_a_browser(quick_result, tmp_path):
-    result = results.load(quick_result)
+def _assert_every_chart_drawn(result, tmp_path, shot_name: str, height: int) -> report.Report:
+    """Render the report of `result` in Chromium: no script error, every
+    figure drawn; saves a screenshot for a person to look at."""
     page = report.render_report([result], tmp_path / "report.html")
     built = report.build_report([result])
     figures = sum(len(section.figures) for section in built.sections)
@@ -151,30 +152,23 @@ def test_report_of_the_quick_suite_in_a_browser(quick_result, tmp_path):
     drawn = _drawn_charts(dom)
     assert len(drawn) == figures > 0
     assert all(count >= 1 for count in drawn.values()), drawn
+    shot = tmp_path / shot_name
+    _browse(page, f"--screenshot={shot}", f"--window-size=1366,{height}")
+    assert shot.stat().st_size > 0
+    print(f"report screenshot: {shot}")
+    return built
+
+
+def test_report_of_the_quick_suite_in_a_browser(quick_result, tmp_path):
+    built = _assert_every_chart_drawn(results.load(quick_result), tmp_path, "quick-report.png",
+                                      7000)
     assert {"environment", "distributions", "comparison", "counters", "claims"} <= \
         {section.key for section in built.sections}
-    shot = tmp_path / "quick-report.png"
-    _browse(page, f"--screenshot={shot}", "--window-size=1366,7000")
-    assert shot.stat().st_size > 0
-    print(f"quick-suite report screenshot: {shot}")
 
 
 def test_report_draws_every_chart_without_script_errors(tmp_path):
     result = results.load(write_results(tmp_path / "quick.json", quick_ids()))
-    page = report.render_report([result], tmp_path / "report.html")
-    built = report.build_report([result])
-    figures = sum(len(section.figures) for section in built.sections)
-
-    dom = _browse(page, "--dump-dom")
-
-    assert _js_errors(dom) is None
-    drawn = _drawn_charts(dom)
-    assert len(drawn) == figures > 0
-    assert all(count >= 1 for count in drawn.values()), drawn
-    shot = tmp_path / "report.png"
-    _browse(page, f"--screenshot={shot}", "--window-size=1366,9000")
-    assert shot.stat().st_size > 0
-    print(f"report screenshot: {shot}")
+    _assert_every_chart_drawn(result, tmp_path, "report.png", 9000)
 
 
 def test_names_with_markup_appear_as_text(tmp_path):
