@@ -20,20 +20,15 @@ Usage: python benchmarks/native.py [--reps 5] [--driver-dir DIR] [--procs N]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import (POLICIES, REQUEST_TIMEOUT_S, add_common_options, check_reps, machine_line,
+                    policy_drivers, report_error, spread)
 
-from tgobench.drivers import EXECUTABLE_PREFIX, DriverProcess, RunAnswer, find_driver  # noqa: E402
-from tgobench.errors import UserError  # noqa: E402
-
-POLICIES = ("tgo", "gmp")
-REQUEST_TIMEOUT_S = 600.0
+from tgobench.drivers import DriverProcess, RunAnswer
+from tgobench.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -93,22 +88,12 @@ def fmt(value: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reps", type=int, default=5, help="repetitions per policy (default 5)")
-    parser.add_argument("--driver-dir", type=Path,
-                        help="directory holding tgobench-driver-tgo and -gmp "
-                             "(default: as tgobench finds them)")
-    parser.add_argument("--procs", type=int, help="Ps per runtime (default: the driver's)")
+    add_common_options(parser, "repetitions per policy (default 5)")
     args = parser.parse_args(argv)
-    if args.reps < 1:
-        parser.error("--reps must be at least 1")
+    check_reps(parser, args)
 
     try:
-        executables = {p: find_driver(p, args.driver_dir / (EXECUTABLE_PREFIX + p)
-                                      if args.driver_dir else None) for p in POLICIES}
-        for policy, path in executables.items():
-            if not os.access(path, os.X_OK):
-                raise UserError(f"{path} is not an executable driver",
-                                "build the drivers (meson/ninja) and pass their directory")
+        executables = policy_drivers(args.driver_dir)
         results: dict[str, dict[str, list[float]]] = {p: {f.label: [] for f in FIGURES}
                                                       for p in POLICIES}
         hellos = {}
@@ -120,14 +105,11 @@ def main(argv: list[str] | None = None) -> int:
                 for label, value in values.items():
                     results[policy][label].append(value)
     except UserError as exc:
-        print(f"error: {exc.problem}" + (f"\n  fix: {exc.fix}" if exc.fix else ""),
-              file=sys.stderr)
-        return 2
+        return report_error(exc)
 
     any_hello = hellos[POLICIES[0]]
-    print(f"machine: {platform.node()}, kernel {platform.release()}, {os.cpu_count()} CPUs; "
-          f"procs {any_hello['procs_used']}; compiler {any_hello.get('compiler', '?')}; "
-          f"driver {any_hello.get('version', '?')}; {args.reps} reps, median [min-max]")
+    print(f"{machine_line(any_hello)}; driver {any_hello.get('version', '?')}; "
+          f"{args.reps} reps, median [min-max]")
     header = (f"{'figure':<11} {'unit':<14}" + "".join(f" {p + ' median [min-max]':>28}"
                                                       for p in POLICIES)
               + f" {'tgo/gmp':>8} {'target':>7}")
@@ -137,9 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         medians = {}
         for policy in POLICIES:
-            values = results[policy][figure.label]
-            medians[policy] = statistics.median(values)
-            cells.append(f"{fmt(medians[policy])} [{fmt(min(values))}-{fmt(max(values))}]")
+            medians[policy], cell = spread(results[policy][figure.label], fmt)
+            cells.append(cell)
         ratio = medians["tgo"] / medians["gmp"] if medians["gmp"] else float("nan")
         print(f"{figure.label:<11} {figure.unit:<14}" + "".join(f" {c:>28}" for c in cells)
               + f" {ratio:>8.2f} {'<= ' + fmt(figure.target):>7}")

@@ -25,21 +25,16 @@ Usage: python benchmarks/rpc.py [--reps 5] [--driver-dir DIR] [--procs N]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import (REQUEST_TIMEOUT_S, add_common_options, check_reps, machine_line,
+                    policy_drivers, report_error, spread)
 
-from tgobench import godriver  # noqa: E402
-from tgobench.drivers import EXECUTABLE_PREFIX, DriverProcess, RunAnswer, find_driver  # noqa: E402
-from tgobench.errors import UserError  # noqa: E402
-
-POLICIES = ("tgo", "gmp")
-REQUEST_TIMEOUT_S = 600.0
+from tgobench import godriver
+from tgobench.drivers import DriverProcess, RunAnswer
+from tgobench.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -109,26 +104,16 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reps", type=int, default=5, help="repetitions (default 5)")
-    parser.add_argument("--driver-dir", type=Path,
-                        help="directory holding tgobench-driver-tgo and -gmp "
-                             "(default: as tgobench finds them)")
-    parser.add_argument("--procs", type=int, help="Ps per runtime (default: the driver's)")
+    add_common_options(parser, "repetitions (default 5)")
     parser.add_argument("--open-rate", type=int, default=20000,
                         help="requests per second of the open loop (default 20000)")
     parser.add_argument("--no-go", action="store_true", help="leave the Go driver out")
     args = parser.parse_args(argv)
-    if args.reps < 1:
-        parser.error("--reps must be at least 1")
+    check_reps(parser, args)
 
     all_runs = runs(args.open_rate)
     try:
-        executables = {p: find_driver(p, args.driver_dir / (EXECUTABLE_PREFIX + p)
-                                      if args.driver_dir else None) for p in POLICIES}
-        for policy, path in executables.items():
-            if not os.access(path, os.X_OK):
-                raise UserError(f"{path} is not an executable driver",
-                                "build the drivers (meson/ninja) and pass their directory")
+        executables = policy_drivers(args.driver_dir)
         go_note = "left out (--no-go)"
         if not args.no_go:
             try:
@@ -148,14 +133,9 @@ def main(argv: list[str] | None = None) -> int:
                 for k, figure in enumerate(FIGURES):
                     results[impl][k].append(figure.value(answers[figure.run]))
     except UserError as exc:
-        print(f"error: {exc.problem}" + (f"\n  fix: {exc.fix}" if exc.fix else ""),
-              file=sys.stderr)
-        return 2
+        return report_error(exc)
 
-    tgo_hello = hellos["tgo"]
-    print(f"machine: {platform.node()}, kernel {platform.release()}, {os.cpu_count()} CPUs; "
-          f"procs {tgo_hello['procs_used']}; compiler {tgo_hello.get('compiler', '?')}; "
-          f"Go driver: {go_note}"
+    print(f"{machine_line(hellos['tgo'])}; Go driver: {go_note}"
           + (f" ({hellos['go'].get('compiler', '?')})" if "go" in hellos else "")
           + f"; {args.reps} reps, median [min-max]")
     print(f"rpc echo on 127.0.0.1, 64-byte messages; open loop at {args.open_rate} req/s for "
@@ -169,9 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     for k, figure in enumerate(FIGURES):
         cells = []
         for impl in impls:
-            values = results[impl][k]
-            medians[impl][k] = statistics.median(values)
-            cells.append(f"{fmt(medians[impl][k])} [{fmt(min(values))}-{fmt(max(values))}]")
+            medians[impl][k], cell = spread(results[impl][k], fmt)
+            cells.append(cell)
         line = (f"{figure.label:<12} {figure.unit:<7}" + "".join(f" {c:>27}" for c in cells)
                 + f" {ratio(medians['tgo'][k], medians['gmp'][k]):>8}")
         if "go" in impls:

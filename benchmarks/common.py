@@ -1,0 +1,61 @@
+"""What the benchmark scripts share: their options, finding the C drivers,
+the median [min-max] cell of repeated figures, the machine line, and how a
+user mistake ends a script (exit 2, the problem and its fix)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tgobench.drivers import EXECUTABLE_PREFIX, find_driver  # noqa: E402
+from tgobench.errors import UserError  # noqa: E402
+
+POLICIES = ("tgo", "gmp")
+REQUEST_TIMEOUT_S = 600.0
+
+
+def add_common_options(parser: argparse.ArgumentParser, reps_help: str) -> None:
+    parser.add_argument("--reps", type=int, default=5, help=reps_help)
+    parser.add_argument("--driver-dir", type=Path,
+                        help="directory holding tgobench-driver-tgo and -gmp "
+                             "(default: as tgobench finds them)")
+    parser.add_argument("--procs", type=int, help="Ps per runtime (default: the driver's)")
+
+
+def check_reps(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
+
+
+def policy_drivers(driver_dir: Path | None) -> dict[str, Path]:
+    """The tgo and gmp drivers, from driver_dir or where tgobench finds them."""
+    executables = {p: find_driver(p, driver_dir / (EXECUTABLE_PREFIX + p) if driver_dir else None)
+                   for p in POLICIES}
+    for path in executables.values():
+        if not os.access(path, os.X_OK):
+            raise UserError(f"{path} is not an executable driver",
+                            "build the drivers (meson/ninja) and pass their directory")
+    return executables
+
+
+def report_error(exc: UserError) -> int:
+    print(f"error: {exc.problem}" + (f"\n  fix: {exc.fix}" if exc.fix else ""), file=sys.stderr)
+    return 2
+
+
+def spread(values: list[float], fmt: Callable[[float], str]) -> tuple[float, str]:
+    """The median of repeated values, and the cell `median [min-max]`."""
+    median = statistics.median(values)
+    return median, f"{fmt(median)} [{fmt(min(values))}-{fmt(max(values))}]"
+
+
+def machine_line(hello: dict) -> str:
+    return (f"machine: {platform.node()}, kernel {platform.release()}, {os.cpu_count()} CPUs; "
+            f"procs {hello['procs_used']}; compiler {hello.get('compiler', '?')}")
