@@ -90,8 +90,9 @@ struct tgo__p {
     int cpu;                  /* CPU of the P's worker for topology, pinning */
     tgo__task *cur;
     tgo__ctx g0;
-    tgo__after_fn after;      /* the mcall action, run on g0 */
+    tgo__after_fn after;      /* the mcall action of prev, pending */
     void *after_arg;
+    tgo__task *prev;          /* the task that last left the CPU (mcall) */
     uint32_t schedtick;       /* incremented when a task starts a new slice */
     uint32_t lat_tick;
     uint64_t rng;
@@ -135,13 +136,14 @@ typedef struct tgo__sched {
 
 extern tgo__sched *tgo__S;
 
-/* Switch to g0 and run fn(p, t, arg) there (Go's mcall). The caller's
- * context is saved before fn runs; fn must make t runnable, park it
- * somewhere a waker finds it, or free it. */
+/* Leave the running task t and run fn(p, t, arg) once t's context is
+ * saved (Go's mcall): on g0, or on the stack of the task p switches to
+ * directly, so fn must be short and never block. fn must make t runnable,
+ * park it somewhere a waker finds it, or free it. */
 void tgo__mcall(tgo__after_fn fn, void *arg);
 
-/* Park the running task; on g0, unlock(arg) runs after its context is
- * saved (Go's gopark with unlockf). The waker calls tgo__ready(). */
+/* Park the running task; unlock(arg) runs after its context is saved
+ * (Go's gopark with unlockf). The waker calls tgo__ready(). */
 void tgo__park(void (*unlock)(void *arg), void *arg);
 /* Make a parked task runnable (from a task, or from g0 on p). */
 void tgo__ready(tgo__task *t);
@@ -186,10 +188,14 @@ void tgo__policy_destroy(tgo__sched *s);
 void tgo__policy_spawn(tgo__p *p, tgo__task *t);
 /* A parked task became runnable; p is the waker's P (may be the poller). */
 void tgo__policy_ready(tgo__p *p, tgo__task *t);
-/* The running task yielded; its context is saved (runs on g0). */
+/* The running task yielded; its context is saved. */
 void tgo__policy_yield(tgo__p *p, tgo__task *t);
 /* Tasks the netpoller or timers made runnable, as a linked list. */
 void tgo__policy_inject(tgo__p *p, tgo__task *list);
+/* The next task from p's own queues (whatever the policy counts as local:
+ * no stealing, polling or blocking), or NULL. It runs on the stack of the
+ * task leaving the CPU, so it must use little stack. */
+tgo__task *tgo__policy_take_local(tgo__p *p, bool *inherit_slice);
 /* The next task for p; blocks; NULL once the runtime shuts down.
  * *inherit_slice is set when the task continues the current time slice. */
 tgo__task *tgo__policy_find_runnable(tgo__p *p, bool *inherit_slice);
@@ -207,6 +213,7 @@ void tgo__stack_cache_free(struct tgo__stack_cache *c);
 char *tgo__stack_get(tgo__p *p);              /* lowest usable byte; NULL: ENOMEM */
 void tgo__stack_put(tgo__p *p, char *lo);     /* trims a stack that grew */
 void tgo__stack_check(const tgo__task *t);    /* canary; fatal on overflow */
+bool tgo__stack_intact(const tgo__task *t);   /* the canary holds (or none is used) */
 size_t tgo__stack_usable(void);               /* bytes from lo to top */
 /* The first task's stack: TGO_STACK_DEFAULT whatever the class, since it
  * runs the workload's driver loop, not a task body. */

@@ -15,10 +15,15 @@
  *     for (;;) { t = find_runnable(p); if (!t) break; execute(p, t); }
  *
  * A task leaves the CPU only through tgo__mcall(): it saves its context,
- * switches to g0, and g0 then runs the requested action (park: release the
- * lock of what it waits on; yield: requeue it; exit: free it). The order is
- * the point: a task becomes visible to another P only after its registers
- * are saved, so no thief can resume a stack that is still in use.
+ * switches away, and whoever runs next on that P carries out the requested
+ * action (park: release the lock of what it waits on; yield: requeue it;
+ * exit: free it). The order is the point: a task becomes visible to another
+ * P only after its registers are saved, so no thief can resume a stack that
+ * is still in use. Whoever runs next is g0, or, when the policy's local
+ * queues (tgo__policy_take_local) hold a task, that task directly: one
+ * switch instead of two, as in a ping-pong or a yield among local tasks.
+ * Only that local take runs on the leaving task's stack; stealing, polling
+ * and parking stay on g0.
  *
  * Idle workers, and why no wakeup is lost
  * ----------------------------------------
@@ -49,8 +54,9 @@
  *
  * Rejected: a single atomic count of live tasks (one cache line bouncing on
  * every spawn and exit); a sysmon thread (workloads cooperate; no
- * preemption is modelled); running the scheduler on task stacks (a thief
- * could resume a task whose stack is still executing the scheduler).
+ * preemption is modelled); running all of the scheduler on task stacks
+ * (stealing needs more stack than a 2 KiB task has, and a parked worker
+ * would pin a task's stack).
  */
 #include <errno.h>
 #include <limits.h>
@@ -341,18 +347,6 @@ int tgo_spawn(tgo_fn fn, void *arg)
     return tgo_spawn_hint(fn, arg, TGO_HINT_NONE);
 }
 
-static void switch_to_g0(tgo__p *p, tgo__task *t, bool exiting)
-{
-    save_errno(t);
-    /* an exiting task's fake stack is dropped: it never resumes */
-    tgo__san_start_switch(exiting ? NULL : &t->san_fake_stack, p->g0_stack_lo, p->g0_stack_size);
-    tgo__tsan_switch(p->san_fiber);
-    tgo__ctx_switch(&t->ctx, &p->g0);
-    /* resumed, maybe on another worker: p is stale from here on */
-    tgo__san_finish_switch(t->san_fake_stack);
-    restore_errno(t);
-}
-
 static void task_exit_on_g0(tgo__p *p, tgo__task *t, void *unused);
 
 static size_t stack_bytes(const tgo__task *t)
@@ -360,6 +354,40 @@ static size_t stack_bytes(const tgo__task *t)
     return t->own_stack ? TGO_STACK_DEFAULT : tgo__stack_usable();
 }
 
+/* Run the action of the task that last left this P (p->prev), now that its
+ * context is saved: on g0, or on the stack of the task it switched to. */
+static void finish_switch(tgo__p *p)
+{
+    tgo__after_fn after = p->after;
+    if (!after)
+        return;
+    p->after = NULL;
+    tgo__stack_check(p->prev);
+    after(p, p->prev, p->after_arg);
+}
+
+/* Leave task t for the context `to` whose stack is [lo, lo+size); returns
+ * when t is resumed, maybe on another worker, so p must be looked up anew. */
+static void switch_from(tgo__task *t, bool exiting, tgo__ctx *to, const void *lo, size_t size,
+                        void *fiber)
+{
+    save_errno(t);
+    /* an exiting task's fake stack is dropped: it never resumes */
+    tgo__san_start_switch(exiting ? NULL : &t->san_fake_stack, lo, size);
+    tgo__tsan_switch(fiber);
+    tgo__ctx_switch(&t->ctx, to);
+    tgo__san_finish_switch(t->san_fake_stack);
+    finish_switch(tgo__this_p());
+    restore_errno(t);
+}
+
+static void begin_run(tgo__p *p, tgo__task *t, bool inherit_slice);
+
+/* Go's mcall, with a shortcut: when p's own queues hold a task, switch to it
+ * directly and let it run fn first, instead of going through g0 (one switch
+ * instead of two). Only the policy's local take runs on the leaving task's
+ * stack, nothing that steals, polls or blocks; an overflowed stack always
+ * goes to g0, whose large stack reports it. */
 void tgo__mcall(tgo__after_fn fn, void *arg)
 {
     tgo__p *p = tgo__this_p();
@@ -367,12 +395,21 @@ void tgo__mcall(tgo__after_fn fn, void *arg)
     tgo__assert(t, "mcall outside a task");
     p->after = fn;
     p->after_arg = arg;
-    switch_to_g0(p, t, fn == task_exit_on_g0);
+    p->prev = t;
+    bool exiting = fn == task_exit_on_g0, inherit = false;
+    tgo__task *next = tgo__stack_intact(t) ? tgo__policy_take_local(p, &inherit) : NULL;
+    if (!next) {
+        switch_from(t, exiting, &p->g0, p->g0_stack_lo, p->g0_stack_size, p->san_fiber);
+        return;
+    }
+    begin_run(p, next, inherit);
+    switch_from(t, exiting, &next->ctx, next->stack_lo, stack_bytes(next), next->san_fiber);
 }
 
 noreturn static void task_entry(void)
 {
     tgo__san_finish_switch(NULL);
+    finish_switch(tgo__this_p());
     tgo__task *t = tgo__this_task();
     t->fn(t->arg);
     tgo__mcall(task_exit_on_g0, NULL);
@@ -467,7 +504,9 @@ static void first_run_setup(tgo__p *p, tgo__task *t)
     t->san_fiber = tgo__tsan_create();
 }
 
-static void execute(tgo__p *p, tgo__task *t, bool inherit_slice)
+/* Make t p's running task; the switch into it follows (from g0 or from the
+ * task leaving the CPU). */
+static void begin_run(tgo__p *p, tgo__task *t, bool inherit_slice)
 {
     if (!t->stack_lo)
         first_run_setup(p, t);
@@ -483,18 +522,21 @@ static void execute(tgo__p *p, tgo__task *t, bool inherit_slice)
     p->c.switches++;
     if (TGO__UNLIKELY(tgo__slow_switch_ns))
         slow_switch();
+}
 
+/* On g0: run t until a task (t, or one t switched to directly) comes back
+ * to g0, then carry out what that task asked for. */
+static void execute(tgo__p *p, tgo__task *t, bool inherit_slice)
+{
+    begin_run(p, t, inherit_slice);
     tgo__san_start_switch(&p->san_fake_stack, t->stack_lo, stack_bytes(t));
     tgo__tsan_switch(t->san_fiber);
     tgo__ctx_switch(&p->g0, &t->ctx);
     tgo__san_finish_switch(p->san_fake_stack);
 
     p->cur = NULL;
-    tgo__stack_check(t);
-    tgo__after_fn after = p->after;
-    p->after = NULL;
-    tgo__assert(after, "task on P%d switched to g0 without an action", p->id);
-    after(p, t, p->after_arg);
+    tgo__assert(p->after, "task on P%d switched to g0 without an action", p->id);
+    finish_switch(p);
 }
 
 /* ---- idle workers: spinning, parking, waking ---------------------------- */
@@ -542,7 +584,9 @@ static void unpark(int id)
 void tgo__wakep(void)
 {
     tgo__sched *s = tgo__S;
-    /* the caller published its task before this seq_cst load */
+    /* No fence: the caller's task is on its own queues or a shared one,
+     * which the caller reads again before it parks, so a stale read here
+     * costs parallelism, never the task. */
     if (atomic_load(&s->npidle) == 0 || atomic_load(&s->nspinning) != 0)
         return;
     int zero = 0;
@@ -559,6 +603,11 @@ void tgo__wakep(void)
 
 bool tgo__wake_p(int id)
 {
+    /* The task went to id's own queues, which no one else takes from while
+     * id is idle: the read of its idle state must not pass the push (which
+     * ended with a plain release store). The pair to idle_park's npidle
+     * increment before its rescan. */
+    atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load(&tgo__S->npidle) == 0 || !idle_bit_clear(id))
         return false;
     unpark(id);

@@ -302,20 +302,27 @@ static tgo__task *take_io_and_timers(tgo__p *p)
     return run;
 }
 
+/* findRunnable's first steps: fairness, runnext, the ring, the global queue. */
+tgo__task *tgo__policy_take_local(tgo__p *p, bool *inherit)
+{
+    tgo__task *t = NULL;
+    *inherit = false;
+    if (p->schedtick % GLOBAL_FAIRNESS_TICKS == 0)
+        t = global_get(p, 1);
+    if (!t)
+        t = runq_get(p, inherit);
+    if (!t)
+        t = global_get(p, 0);
+    return t;
+}
+
 tgo__task *tgo__policy_find_runnable(tgo__p *p, bool *inherit)
 {
     uint64_t idle_since = 0;
     for (;;) {
         if (tgo__shutting_down())
             return NULL;
-        tgo__task *t = NULL;
-        *inherit = false;
-        if (p->schedtick % GLOBAL_FAIRNESS_TICKS == 0)
-            t = global_get(p, 1);
-        if (!t)
-            t = runq_get(p, inherit);
-        if (!t)
-            t = global_get(p, 0);
+        tgo__task *t = tgo__policy_take_local(p, inherit);
         if (!t)
             t = take_io_and_timers(p);
         if (!t && tgo__try_spin(p))

@@ -169,9 +169,10 @@ static tgo__task *take_inbox(tgo__p *p, tgo__taskq *inbox, uint64_t max, int *ta
     return list;
 }
 
-static tgo__task *take_local(tgo__p *p)
+tgo__task *tgo__policy_take_local(tgo__p *p, bool *inherit)
 {
     tgo_p *q = tp(p);
+    *inherit = false; /* no runnext: every task starts a new slice */
     int taken;
     tgo__task *t = tgo__taskq_take(&q->urgent, 1, &taken);
     if (!t)
@@ -340,11 +341,10 @@ bool tgo__policy_has_work(tgo__p *p)
 tgo__task *tgo__policy_find_runnable(tgo__p *p, bool *inherit)
 {
     uint64_t idle_since = 0;
-    *inherit = false; /* no runnext: every task starts a new slice */
     for (;;) {
         if (tgo__shutting_down())
             return NULL;
-        tgo__task *t = take_local(p);
+        tgo__task *t = tgo__policy_take_local(p, inherit);
         if (!t) {
             tgo__task *list = tgo__poll_nonblocking(p);
             if (list) {

@@ -237,11 +237,15 @@ void tgo__main_stack_put(char *lo)
     munmap(lo - PAGE, MAIN_STACK + PAGE);
 }
 
+bool tgo__stack_intact(const tgo__task *t)
+{
+    /* with no canary, the guard page faults first */
+    return !pool.canary || t->own_stack || *(const uint64_t *)(t->stack_lo - CANARY_ROOM) == CANARY;
+}
+
 void tgo__stack_check(const tgo__task *t)
 {
-    if (!pool.canary || t->own_stack)
-        return; /* the guard page faults first */
-    if (TGO__UNLIKELY(*(const uint64_t *)(t->stack_lo - CANARY_ROOM) != CANARY))
+    if (TGO__UNLIKELY(!tgo__stack_intact(t)))
         tgo__fatal("task stack overflow: the canary below a %zu-byte stack was overwritten "
                    "(task %p); raise stack_size", pool.size, (void *)t);
 }
