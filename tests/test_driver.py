@@ -303,7 +303,7 @@ json_values = st.recursive(
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.one_of(st.text(alphabet=st.characters(blacklist_characters="\n\r"),
+@given(st.lists(st.one_of(st.text(alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)),
                                   max_size=40).map(lambda s: ("raw", s)),
                           json_values.map(lambda v: ("json", v))), max_size=12))
 def test_any_input_gets_one_answer_and_the_driver_goes_on(driver_dir, inputs):

@@ -292,7 +292,7 @@ def test_one_answer_line_per_input_line(go_path):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.one_of(st.text(alphabet=st.characters(blacklist_characters="\n\r"),
+@given(st.lists(st.one_of(st.text(alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)),
                                   max_size=40).map(lambda s: ("raw", s)),
                           json_values.map(lambda v: ("json", v))), max_size=12))
 def test_any_input_gets_one_answer_and_the_driver_goes_on(go_path, inputs):
