@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sysconfig
@@ -21,6 +22,17 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 IMPLS = ("tgo", "gmp")
 ANSWER_TIMEOUT_S = 120.0  # a hung driver fails its test instead of hanging pytest
+
+def runtime_sources(ctx: str) -> list[Path]:
+    """The runtime's shared C sources as tgobench/native/meson.build lists them,
+    with the context switch `ctx` (ctx_x86_64.S or ctx_aarch64.S): for tests
+    that compile the runtime with another compiler or a program of their own."""
+    native = REPO / "tgobench" / "native"
+    block = re.search(r"runtime_src = ctx_src \+ files\((.*?)\)", (native / "meson.build").read_text(),
+                      re.S)
+    assert block, "meson.build no longer defines runtime_src = ctx_src + files(...)"
+    return [native / "src" / ctx] + [native / f for f in re.findall(r"'([^']+)'", block.group(1))]
+
 
 _INSTALL_HINT = ("install the package (`pip install .`), or build the drivers "
                  "(`meson setup build && ninja -C build`) and set "

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import runtime_sources
+
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE = ROOT / "tgobench" / "native"
-RUNTIME = ["ctx_aarch64.S", "sched.c", "runq.c", "stack.c", "netpoll.c", "timer.c", "sync.c",
-           "topology.c", "hist.c"]
 WORKLOADS = [
     ("spawn", {"tasks": 20000}, 20000),
     ("chan", {"rounds": 5000}, 5000),
@@ -34,7 +34,7 @@ def arm_driver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         pytest.skip("needs aarch64-linux-gnu-gcc and qemu-aarch64 (Debian: gcc-aarch64-linux-gnu, "
                     "qemu-user)")
     exe = tmp_path_factory.mktemp(f"arm-{request.param}") / f"tgobench-driver-{request.param}"
-    sources = [NATIVE / "src" / f for f in RUNTIME] + [NATIVE / "src" / f"sched_{request.param}.c"]
+    sources = runtime_sources("ctx_aarch64.S") + [NATIVE / "src" / f"sched_{request.param}.c"]
     sources += sorted((NATIVE / "workloads").glob("*.c")) + sorted((NATIVE / "driver").glob("*.c"))
     subprocess.run(
         [cc, "-O2", "-std=gnu11", "-D_GNU_SOURCE", '-DTGOBENCH_VERSION="0.1.0"',

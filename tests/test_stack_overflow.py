@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import runtime_sources
+
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "tgobench" / "native" / "src"
-RUNTIME = ["sched.c", "runq.c", "stack.c", "netpoll.c", "timer.c", "sync.c", "topology.c",
-           "hist.c", "ctx_x86_64.S"]
 
 
 @pytest.fixture(scope="module", params=["tgo", "gmp"])
@@ -30,7 +30,7 @@ def overflow_exe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     exe = tmp_path_factory.mktemp(f"overflow-{request.param}") / "overflow"
     subprocess.run(
         [cc, "-O1", "-std=gnu11", "-D_GNU_SOURCE", "-I", str(ROOT / "tgobench/native/include"),
-         "-I", str(SRC), *(str(SRC / f) for f in RUNTIME), str(SRC / f"sched_{request.param}.c"),
+         "-I", str(SRC), *map(str, runtime_sources("ctx_x86_64.S")), str(SRC / f"sched_{request.param}.c"),
          str(ROOT / "tests" / "c" / "overflow.c"), "-o", str(exe), "-pthread", "-Wl,-z,now"],
         check=True)
     return exe

@@ -221,10 +221,13 @@ char *tgo__main_stack_get(void);
 void tgo__main_stack_put(char *lo);
 bool tgo__stack_in_guard(const void *addr);   /* for the SIGSEGV handler */
 
-/* ---- task descriptors (sched.c) ---------------------------------------- */
+/* ---- task descriptors (task_alloc.c) ----------------------------------- */
 
-tgo__task *tgo__task_alloc(tgo__p *p);
-void tgo__task_free(tgo__p *p, tgo__task *t);
+struct tgo__task_cache *tgo__task_cache_new(void);
+void tgo__task_cache_free(struct tgo__task_cache *c);
+tgo__task *tgo__task_alloc(tgo__p *p);          /* uninitialised; NULL: ENOMEM */
+void tgo__task_free(tgo__p *p, tgo__task *t);   /* from any P */
+void tgo__tasks_destroy(void);                  /* every descriptor, at the end */
 
 /* ---- netpoller (netpoll.c) --------------------------------------------- */
 

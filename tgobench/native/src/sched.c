@@ -83,7 +83,7 @@ uint64_t tgo__slow_switch_ns;
 
 static __thread tgo__p *this_p;
 
-enum { LAT_SAMPLE_MASK = 63, TASK_BLOCK = 256, SIGSTACK_SIZE = 64 * 1024, IDLE_BACKOFF_PAUSES = 4,
+enum { LAT_SAMPLE_MASK = 63, SIGSTACK_SIZE = 64 * 1024, IDLE_BACKOFF_PAUSES = 4,
        SPINS_BEFORE_YIELD = 1000 };
 
 /* ---- errors, time, randomness, locks ----------------------------------- */
@@ -217,70 +217,6 @@ int tgo_affinity_cpus(void)
  * an address computed before the switch: both helpers are out of line. */
 __attribute__((noinline)) static void save_errno(tgo__task *t) { t->saved_errno = errno; }
 __attribute__((noinline)) static void restore_errno(tgo__task *t) { errno = t->saved_errno; }
-
-/* ---- task descriptors: per-P free lists over malloc'ed blocks ----------- */
-
-struct tgo__task_cache {
-    tgo__task *free;
-};
-
-static struct {
-    pthread_mutex_t mu;
-    void **blocks;
-    size_t n, cap;
-} task_blocks = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-static bool task_cache_refill(struct tgo__task_cache *c)
-{
-    void *mem = NULL; /* not zeroed: task_new clears each task as it hands it out */
-    if (posix_memalign(&mem, TGO__CACHE_LINE, sizeof(tgo__task) * TASK_BLOCK) != 0)
-        return false;
-    tgo__task *block = mem;
-    pthread_mutex_lock(&task_blocks.mu);
-    if (task_blocks.n == task_blocks.cap) {
-        size_t cap = task_blocks.cap ? task_blocks.cap * 2 : 64;
-        void **grown = realloc(task_blocks.blocks, cap * sizeof(void *));
-        if (!grown) {
-            pthread_mutex_unlock(&task_blocks.mu);
-            free(block);
-            return false;
-        }
-        task_blocks.blocks = grown;
-        task_blocks.cap = cap;
-    }
-    task_blocks.blocks[task_blocks.n++] = block;
-    pthread_mutex_unlock(&task_blocks.mu);
-    for (int i = 0; i < TASK_BLOCK; i++) {
-        block[i].next = c->free;
-        c->free = &block[i];
-    }
-    return true;
-}
-
-tgo__task *tgo__task_alloc(tgo__p *p)
-{
-    struct tgo__task_cache *c = p->tasks;
-    if (!c->free && !task_cache_refill(c))
-        return NULL;
-    tgo__task *t = c->free;
-    c->free = t->next;
-    return t;
-}
-
-void tgo__task_free(tgo__p *p, tgo__task *t)
-{
-    t->next = p->tasks->free;
-    p->tasks->free = t;
-}
-
-static void task_blocks_release(void)
-{
-    for (size_t i = 0; i < task_blocks.n; i++)
-        free(task_blocks.blocks[i]);
-    free(task_blocks.blocks);
-    task_blocks.blocks = NULL;
-    task_blocks.n = task_blocks.cap = 0;
-}
 
 /* ---- task life cycle ---------------------------------------------------- */
 
@@ -896,7 +832,7 @@ static void sched_free(tgo__sched *s)
     if (s->ps) {
         for (int i = 0; i < s->nprocs; i++) {
             tgo__stack_cache_free(s->ps[i].stacks);
-            free(s->ps[i].tasks);
+            tgo__task_cache_free(s->ps[i].tasks);
             free(s->ps[i].policy);
             tgo_hist_free(s->ps[i].sched_lat);
         }
@@ -905,7 +841,7 @@ static void sched_free(tgo__sched *s)
     tgo__netpoll_destroy();
     tgo__timers_destroy();
     tgo__stacks_destroy();
-    task_blocks_release();
+    tgo__tasks_destroy();
     if (s->topo)
         tgo_topology_free(s->topo);
     free(s->ps);
@@ -938,7 +874,7 @@ static int sched_new(const tgo_config *cfg, size_t stack_size, tgo__sched **out)
         p->id = i;
         p->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1) ^ tgo_now_ns();
         p->stacks = tgo__stack_cache_new();
-        p->tasks = calloc(1, sizeof *p->tasks);
+        p->tasks = tgo__task_cache_new();
         p->sched_lat = tgo_hist_new();
         p->policy = tgo__alloc_lines(tgo__policy_p_size);
         if (!p->stacks || !p->tasks || !p->sched_lat || !p->policy) {
