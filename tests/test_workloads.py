@@ -114,6 +114,18 @@ def test_parked_rss_per_task_holds_on_warm_loops(driver):
     assert warm >= 0.5 * cold, (cold, warm)
 
 
+def test_spawn_memory_does_not_grow_with_loops(driver):
+    """Tasks one P creates and another retires are recycled, not leaked: on two
+    Ps, eight loops of spawn peak at hardly more memory than two loops."""
+    params = {"tasks": 200_000, "stack_size": 2048}
+    two = run(driver, "spawn", params, loops=2, procs=2)
+    eight = run(driver, "spawn", params, loops=8, procs=2)
+    assert two["ok"] and eight["ok"], (two, eight)
+    # a leak of the 200k descriptors per loop would add about 20 MB a loop
+    assert eight["metrics"]["peak_rss_kib"] < 1.5 * two["metrics"]["peak_rss_kib"] + 8192, (
+        two["metrics"]["peak_rss_kib"], eight["metrics"]["peak_rss_kib"])
+
+
 @pytest.mark.parametrize("workload", ["spawn", "parked"])
 def test_a_million_tasks_with_small_stacks(driver, workload):
     answer = run(driver, workload, {"tasks": 1_000_000, "stack_size": 2048}, loops=1,
