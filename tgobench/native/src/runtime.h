@@ -23,6 +23,7 @@
 #include <stdnoreturn.h>
 #include <pthread.h>
 
+#include "san.h"
 #include "tgo.h"
 
 #define TGO__CACHE_LINE 64
@@ -61,23 +62,34 @@ enum tgo__task_state {
 
 typedef struct tgo__task {
     tgo__ctx ctx;             /* must stay first: the assembly uses offset 0 */
-    struct tgo__task *next;   /* intrusive link: global queue, wait lists */
+    struct tgo__task *next;   /* intrusive link: queues, wait lists */
     tgo_fn fn;
-    void *arg;
+    union {
+        void *arg;            /* fn's argument, read once as the task starts */
+        void *wait_elem;      /* afterwards: a channel element while parked */
+    };
     char *stack_lo;           /* NULL until the task first runs */
-    _Atomic int state;        /* enum tgo__task_state, checked on transitions */
-    int32_t origin_p;         /* the P the task last ran on; -1 before */
+    uint64_t ready_ns;        /* when made runnable, if lat_sampled */
+    _Atomic uint8_t state;    /* enum tgo__task_state, checked on transitions */
     uint8_t hint;             /* tgo_hint */
     uint8_t lat_sampled;
     uint8_t io_wakeup;        /* made runnable by the netpoller */
     uint8_t own_stack;        /* the first task: a stack of its own */
+    int16_t origin_p;         /* the P the task last ran on; -1 before */
     int saved_errno;          /* errno is per thread; a task may move */
-    uint64_t ready_ns;        /* when made runnable, if lat_sampled */
-    void *wait_elem;          /* channel element buffer while parked */
     int wait_result;          /* set by the waker before readying */
-    void *san_fiber;          /* TSan fiber; NULL in other builds */
+#ifdef TGO__SANITIZED
+    void *san_fiber;          /* TSan fiber */
     void *san_fake_stack;     /* ASan fake stack across a switch */
+#endif
 } tgo__task;
+
+#ifndef TGO__SANITIZED
+/* One cache line: a task is written by its spawner and read by the P that
+ * runs it, and each line it spans crosses between their caches. */
+_Static_assert(sizeof(tgo__task) == 64, "a task descriptor is one cache line");
+#endif
+_Static_assert(TGO_MAX_PROCS <= INT16_MAX, "origin_p holds a P id");
 
 /* ---- per-P state -------------------------------------------------------- */
 

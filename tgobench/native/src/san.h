@@ -27,6 +27,10 @@
 #endif
 #endif
 
+#if defined(TGO__ASAN) || defined(TGO__TSAN)
+#define TGO__SANITIZED 1 /* tasks carry the fields below's macros use */
+#endif
+
 #ifdef TGO__ASAN
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old, size_t *size_old);
@@ -35,9 +39,10 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define tgo__san_finish_switch(save) __sanitizer_finish_switch_fiber((save), NULL, NULL)
 #define tgo__san_unpoison(lo, size) __asan_unpoison_memory_region((lo), (size))
 #else
-#define tgo__san_start_switch(save, lo, size) ((void)(save), (void)(lo), (void)(size))
-#define tgo__san_finish_switch(save) ((void)(save))
-#define tgo__san_unpoison(lo, size) ((void)(lo), (void)(size))
+/* the arguments are not evaluated: they may name sanitizer-only fields */
+#define tgo__san_start_switch(save, lo, size) ((void)0)
+#define tgo__san_finish_switch(save) ((void)0)
+#define tgo__san_unpoison(lo, size) ((void)0)
 #endif
 
 #ifdef TGO__TSAN
@@ -52,8 +57,17 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #else
 #define tgo__tsan_current() NULL
 #define tgo__tsan_create() NULL
-#define tgo__tsan_destroy(f) ((void)(f))
-#define tgo__tsan_switch(f) ((void)(f))
+#define tgo__tsan_destroy(f) ((void)0)
+#define tgo__tsan_switch(f) ((void)0)
+#endif
+
+/* A task's sanitizer fields, where the build has them. */
+#ifdef TGO__SANITIZED
+#define tgo__task_san_fiber(t) ((t)->san_fiber)
+#define tgo__task_san_set_fiber(t, f) ((t)->san_fiber = (f))
+#else
+#define tgo__task_san_fiber(t) NULL
+#define tgo__task_san_set_fiber(t, f) ((void)0)
 #endif
 
 #endif

@@ -307,6 +307,7 @@ static void finish_switch(tgo__p *p)
 static void switch_from(tgo__task *t, bool exiting, tgo__ctx *to, const void *lo, size_t size,
                         void *fiber)
 {
+    (void)exiting, (void)lo, (void)size, (void)fiber; /* used by sanitizer builds only */
     save_errno(t);
     /* an exiting task's fake stack is dropped: it never resumes */
     tgo__san_start_switch(exiting ? NULL : &t->san_fake_stack, lo, size);
@@ -339,7 +340,8 @@ void tgo__mcall(tgo__after_fn fn, void *arg)
         return;
     }
     begin_run(p, next, inherit);
-    switch_from(t, exiting, &next->ctx, next->stack_lo, stack_bytes(next), next->san_fiber);
+    switch_from(t, exiting, &next->ctx, next->stack_lo, stack_bytes(next),
+                tgo__task_san_fiber(next));
 }
 
 noreturn static void task_entry(void)
@@ -361,8 +363,8 @@ static void task_exit_on_g0(tgo__p *p, tgo__task *t, void *unused)
         tgo__main_stack_put(t->stack_lo);
     else
         tgo__stack_put(p, t->stack_lo);
-    if (t->san_fiber)
-        tgo__tsan_destroy(t->san_fiber);
+    if (tgo__task_san_fiber(t))
+        tgo__tsan_destroy(tgo__task_san_fiber(t));
     tgo__task_free(p, t);
     p->c.tasks_run++;
     uint64_t n = atomic_load_explicit(&p->n_finished, memory_order_relaxed);
@@ -437,7 +439,7 @@ static void first_run_setup(tgo__p *p, tgo__task *t)
     if (!t->stack_lo)
         tgo__fatal("out of memory for a task stack of %zu bytes on P%d", tgo__S->stack_size, p->id);
     tgo__ctx_make(&t->ctx, t->stack_lo + stack_bytes(t), task_entry);
-    t->san_fiber = tgo__tsan_create();
+    tgo__task_san_set_fiber(t, tgo__tsan_create());
 }
 
 /* Make t p's running task; the switch into it follows (from g0 or from the
@@ -466,7 +468,7 @@ static void execute(tgo__p *p, tgo__task *t, bool inherit_slice)
 {
     begin_run(p, t, inherit_slice);
     tgo__san_start_switch(&p->san_fake_stack, t->stack_lo, stack_bytes(t));
-    tgo__tsan_switch(t->san_fiber);
+    tgo__tsan_switch(tgo__task_san_fiber(t));
     tgo__ctx_switch(&p->g0, &t->ctx);
     tgo__san_finish_switch(p->san_fake_stack);
 
