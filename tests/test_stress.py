@@ -91,3 +91,21 @@ def test_fork_join_with_more_ps_than_cpus(policy, driver_dir):
             assert answer.get("ok") is True, f"fib on {policy}, procs {procs}: {answer}"
             assert answer["metrics"]["result"] == 2584
         assert driver.close() == 0, driver.stderr
+
+
+@pytest.mark.parametrize("policy", IMPLS)
+def test_no_wakeup_lost_when_idle_ps_park_at_once(policy, driver_dir):
+    """With TGOBENCH_SPIN_NS=0 an idle P parks at once instead of spinning, so
+    every hand-off between Ps races with the target parking, in a futex or
+    in epoll: the window where a wake-up can be lost opens thousands of times
+    a run. A lost one leaves a task in a parked P's queue and the run hangs
+    (tgo's inbox push once read the target's idle state too early)."""
+    env = {**os.environ, "TGOBENCH_SPIN_NS": "0"}
+    with Driver(driver_path(policy, driver_dir), env=env, timeout=DEADLOCK_GUARD_S) as driver:
+        for procs in (2, 3, 4):
+            for workload, params in (("chan", {"rounds": 50000}),
+                                     ("stress", {"seed": procs, "tasks": 20000, "chans": 8})):
+                answer = driver.request({"op": "run", "workload": workload, "procs": procs,
+                                         "loops": 10, "params": params})
+                assert answer.get("ok") is True, f"{workload} on {policy}, procs {procs}: {answer}"
+        assert driver.close() == 0, driver.stderr

@@ -78,7 +78,8 @@ _Static_assert(offsetof(tgo__task, ctx) == 0, "the assembly expects ctx first in
 _Static_assert(offsetof(tgo__ctx, sp) == 0, "the assembly stores sp at offset 0 of tgo__ctx");
 
 tgo__sched *tgo__S;
-uint64_t tgo__spin_ns = 20 * 1000;
+enum { SPIN_NS_DEFAULT = 20 * 1000 };
+uint64_t tgo__spin_ns = SPIN_NS_DEFAULT;
 uint64_t tgo__slow_switch_ns;
 
 static __thread tgo__p *this_p;
@@ -894,10 +895,10 @@ fail:
     return err ? err : -ENOMEM;
 }
 
-static uint64_t env_u64(const char *name)
+static uint64_t env_u64(const char *name, uint64_t unset)
 {
     const char *v = getenv(name);
-    return v && *v ? strtoull(v, NULL, 10) : 0;
+    return v && *v ? strtoull(v, NULL, 10) : unset;
 }
 
 int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats)
@@ -911,7 +912,8 @@ int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats)
     tgo__sched *s;
     if ((err = sched_new(cfg, stack_size, &s)))
         return err;
-    tgo__slow_switch_ns = env_u64("TGOBENCH_SLOW_SWITCH_NS");
+    tgo__slow_switch_ns = env_u64("TGOBENCH_SLOW_SWITCH_NS", 0);
+    tgo__spin_ns = env_u64("TGOBENCH_SPIN_NS", SPIN_NS_DEFAULT);
 
     tgo__task *main_task = task_new(&s->ps[0], main_fn, arg, TGO_HINT_NONE);
     if (!main_task) {
