@@ -29,6 +29,8 @@
  *      runnext, after a short pause that lets its owner run it first;
  *   6. spin until tgo__spin_ns has passed (shared with tgo), then stop
  *      spinning, rescan everything and park (tgo__idle_park).
+ *   Steps 1-3 are tgo__policy_take_local, which the core also calls when a
+ *   task leaves the CPU, to switch to the next task directly.
  *   Workers are not pinned to CPUs.
  *
  * The ring and the global queue are the shared tgo__runq and tgo__taskq

@@ -37,7 +37,8 @@
  *   netpoll / timers  each task as a ready, with I/O wakeups as NETIO
  *
  * findRunnable, in order
- *   1. urgent, ring, inbox, batch of this P;
+ *   1. urgent, ring, inbox, batch of this P (tgo__policy_take_local, which
+ *      the core also calls when a task leaves the CPU);
  *   2. expired timers and a non-blocking netpoll;
  *   3. stealing by level: for each locality level in turn, the Ps of that
  *      level in random order (batch ring, then ring, then inbox), skipping
