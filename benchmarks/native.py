@@ -1,20 +1,23 @@
 """Headline figures of the two C runtime policies, side by side.
 
-A benchmark, not a test: it runs both drivers (tgo and gmp) on this machine
-and prints, per policy,
+A benchmark, not a test: it runs both drivers (tgo and gmp) on this machine,
+and the Go driver for scale where tgobench can build it, and prints, per
+implementation,
 
     spawn   1M tasks       ns per task
     yield   4 tasks        ns per switch
     chan    ping-pong      ns per round trip
     parked  1M tasks       KiB of RSS per parked task (stack_size 2048)
 
-Each repetition starts a fresh driver process per policy, answers one
-discarded warm-up request per workload, then measures; repetitions alternate
-which policy goes first, so that drift on a shared machine falls on both.
-The table gives the median over repetitions with the min-max range, and the
-ratio tgo/gmp of the medians (below 1: tgo is faster or smaller).
+Each repetition starts a fresh driver process per implementation, answers
+one discarded warm-up request per workload, then measures; repetitions
+rotate which implementation goes first, so that drift on a shared machine
+falls on all. The table gives the median over repetitions with the min-max
+range, and the ratios tgo/gmp and tgo/go of the medians (below 1: tgo is
+faster or smaller). Go has no stack size to choose: its parked figure is
+with its own stacks, which start at 2 KiB.
 
-Usage: python benchmarks/native.py [--reps 5] [--driver-dir DIR] [--procs N]
+Usage: python benchmarks/native.py [--reps 5] [--driver-dir DIR] [--procs N] [--no-go]
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import (POLICIES, REQUEST_TIMEOUT_S, add_common_options, check_reps, machine_line,
+from common import (REQUEST_TIMEOUT_S, add_common_options, check_reps, machine_line,
                     policy_drivers, report_error, spread)
 
+from tgobench import godriver
 from tgobench.drivers import DriverProcess, RunAnswer
 from tgobench.errors import UserError
 
@@ -61,25 +65,34 @@ FIGURES = (
 )
 
 
-def warmup_params(figure: Figure) -> dict:
+def params_for(figure: Figure, impl: str) -> dict:
+    """The figure's parameters; the Go driver takes no stack size."""
+    return {k: v for k, v in figure.params.items() if impl != "go" or k != "stack_size"}
+
+
+def warmup_params(figure: Figure, impl: str) -> dict:
     """A tenth of the figure's size: pages of code and libc touched, not timed."""
-    small = dict(figure.params)
+    small = params_for(figure, impl)
     small[figure.size_param] = max(1, small[figure.size_param] // 10)
     return small
 
 
-def measure(executable: Path, policy: str, procs: int | None) -> tuple[dict, dict[str, float]]:
+def measure(executable: Path, impl: str, procs: int | None) -> tuple[dict, dict[str, float]]:
     """One repetition of every figure in a fresh driver process."""
     values = {}
-    with DriverProcess(policy, executable) as driver:
+    with DriverProcess(impl, executable) as driver:
         hello = driver.checked({"op": "hello"}, REQUEST_TIMEOUT_S)
         for figure in FIGURES:
-            driver.run(figure.workload, warmup_params(figure), 1, procs, REQUEST_TIMEOUT_S)
-            answer = driver.run(figure.workload, figure.params, figure.loops, procs,
+            driver.run(figure.workload, warmup_params(figure, impl), 1, procs, REQUEST_TIMEOUT_S)
+            answer = driver.run(figure.workload, params_for(figure, impl), figure.loops, procs,
                                 REQUEST_TIMEOUT_S)
             values[figure.label] = figure.value(answer)
             hello["procs_used"] = answer.procs
     return hello, values
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else "-"
 
 
 def fmt(value: float) -> str:
@@ -88,42 +101,58 @@ def fmt(value: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_options(parser, "repetitions per policy (default 5)")
+    add_common_options(parser, "repetitions per implementation (default 5)")
+    parser.add_argument("--no-go", action="store_true", help="leave the Go driver out")
     args = parser.parse_args(argv)
     check_reps(parser, args)
 
     try:
         executables = policy_drivers(args.driver_dir)
-        results: dict[str, dict[str, list[float]]] = {p: {f.label: [] for f in FIGURES}
-                                                      for p in POLICIES}
+        go_note = "left out (--no-go)"
+        if not args.no_go:
+            try:
+                executables["go"] = godriver.build().path
+                go_note = "built by tgobench.godriver"
+            except UserError as exc:
+                go_note = f"not available: {exc.problem}"
+        impls = tuple(executables)
+        results: dict[str, dict[str, list[float]]] = {i: {f.label: [] for f in FIGURES}
+                                                      for i in impls}
         hellos = {}
         for rep in range(args.reps):
-            order = POLICIES if rep % 2 == 0 else POLICIES[::-1]
-            for policy in order:
-                print(f"rep {rep + 1}/{args.reps}: {policy} ...", file=sys.stderr, flush=True)
-                hellos[policy], values = measure(executables[policy], policy, args.procs)
+            order = impls[rep % len(impls):] + impls[:rep % len(impls)]
+            for impl in order:
+                print(f"rep {rep + 1}/{args.reps}: {impl} ...", file=sys.stderr, flush=True)
+                hellos[impl], values = measure(executables[impl], impl, args.procs)
                 for label, value in values.items():
-                    results[policy][label].append(value)
+                    results[impl][label].append(value)
     except UserError as exc:
         return report_error(exc)
 
-    any_hello = hellos[POLICIES[0]]
-    print(f"{machine_line(any_hello)}; driver {any_hello.get('version', '?')}; "
-          f"{args.reps} reps, median [min-max]")
-    header = (f"{'figure':<11} {'unit':<14}" + "".join(f" {p + ' median [min-max]':>28}"
-                                                      for p in POLICIES)
-              + f" {'tgo/gmp':>8} {'target':>7}")
+    print(f"{machine_line(hellos['tgo'])}; driver {hellos['tgo'].get('version', '?')}; "
+          f"Go driver: {go_note}"
+          + (f" ({hellos['go'].get('compiler', '?')})" if "go" in hellos else "")
+          + f"; {args.reps} reps, median [min-max]")
+    header = (f"{'figure':<11} {'unit':<14}" + "".join(f" {i + ' median [min-max]':>26}"
+                                                      for i in impls)
+              + f" {'tgo/gmp':>8}" + (f" {'tgo/go':>7}" if "go" in impls else "")
+              + f" {'target':>7}")
     print(header)
     print("-" * len(header))
     for figure in FIGURES:
         cells = []
         medians = {}
-        for policy in POLICIES:
-            medians[policy], cell = spread(results[policy][figure.label], fmt)
+        for impl in impls:
+            medians[impl], cell = spread(results[impl][figure.label], fmt)
             cells.append(cell)
-        ratio = medians["tgo"] / medians["gmp"] if medians["gmp"] else float("nan")
-        print(f"{figure.label:<11} {figure.unit:<14}" + "".join(f" {c:>28}" for c in cells)
-              + f" {ratio:>8.2f} {'<= ' + fmt(figure.target):>7}")
+        line = (f"{figure.label:<11} {figure.unit:<14}" + "".join(f" {c:>26}" for c in cells)
+                + f" {ratio(medians['tgo'], medians['gmp']):>8}")
+        if "go" in impls:
+            line += f" {ratio(medians['tgo'], medians['go']):>7}"
+        print(line + f" {'<= ' + fmt(figure.target):>7}")
+    if "go" in impls:
+        print("parked: Go with its own stacks (it takes no stack size), "
+              "tgo and gmp with the 2 KiB class")
     return 0
 
 
