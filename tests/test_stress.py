@@ -1,7 +1,8 @@
 """Seeded stress runs of the runtime (workloads/stress.c): random spawn trees
 and channel pipelines with yields, sleeps, wait groups and a mutex, on both
 policies, 1 to 4 Ps, in the release drivers and in the ASan+UBSan and TSan
-builds. The workload itself checks that every task ran exactly once and that
+builds, with idle Ps spinning first (the default) and parking at once
+(TGOBENCH_SPIN_NS=0). The workload itself checks that every task ran exactly once and that
 every token arrived; a run that does not answer in time is a deadlock (or a
 lost task), reported with the seed, policy and procs that reproduce it:
 
@@ -17,6 +18,10 @@ import pytest
 from tests.conftest import IMPLS, Driver, driver_path
 
 DEADLOCK_GUARD_S = 60.0
+# Idle Ps spin 20 us by default; with 0 they park at once, so that hand-offs
+# race with parking all the time (see test_no_wakeup_lost_...).
+DEFAULT_SPIN = "default"
+SPINS = (DEFAULT_SPIN, "0")
 
 # (seeds, procs, tasks, chans, stack sizes) per build; the sanitizer builds
 # are many times slower, so they run fewer and smaller plans.
@@ -27,21 +32,24 @@ PLANS = {
 }
 
 
-def reproduce(policy: str, seed: int, procs: int, tasks: int, chans: int, stack: int) -> str:
-    return (f"seed={seed} policy={policy} procs={procs} (reproduce: tgobench-driver-{policy} "
+def reproduce(policy: str, seed: int, procs: int, tasks: int, chans: int, stack: int,
+              spin: str) -> str:
+    env = f"TGOBENCH_SPIN_NS={spin} " if spin != DEFAULT_SPIN else ""
+    return (f"seed={seed} policy={policy} procs={procs} (reproduce: {env}tgobench-driver-{policy} "
             f"--procs {procs} run stress --seed {seed} --tasks {tasks} --chans {chans} "
             f"--stack-size {stack})")
 
 
-def stress_all(directory: Path, policy: str, build: str) -> int:
+def stress_all(directory: Path, policy: str, build: str, spin: str) -> int:
     """Every plan of `build` in one driver process; returns the runs done."""
     seeds, all_procs, tasks, chans, stacks = PLANS[build]
     runs = 0
-    with Driver(driver_path(policy, directory), timeout=DEADLOCK_GUARD_S) as driver:
+    env = None if spin == DEFAULT_SPIN else {**os.environ, "TGOBENCH_SPIN_NS": spin}
+    with Driver(driver_path(policy, directory), env=env, timeout=DEADLOCK_GUARD_S) as driver:
         for seed in seeds:
             for procs in all_procs:
                 stack = stacks[(seed + procs) % len(stacks)]
-                where = reproduce(policy, seed, procs, tasks, chans, stack)
+                where = reproduce(policy, seed, procs, tasks, chans, stack, spin)
                 request = {"op": "run", "workload": "stress", "procs": procs, "loops": 1,
                            "params": {"seed": seed, "tasks": tasks, "chans": chans,
                                       "stack_size": stack}}
@@ -64,17 +72,20 @@ def stress_all(directory: Path, policy: str, build: str) -> int:
     return runs
 
 
+@pytest.mark.parametrize("spin", SPINS)
 @pytest.mark.parametrize("policy", IMPLS)
-def test_stress_release(policy, driver_dir):
+def test_stress_release(policy, spin, driver_dir):
     seeds, all_procs, *_ = PLANS["release"]
-    assert stress_all(driver_dir, policy, "release") == len(seeds) * len(all_procs)
+    assert stress_all(driver_dir, policy, "release", spin) == len(seeds) * len(all_procs)
 
 
+@pytest.mark.parametrize("spin", SPINS)
 @pytest.mark.parametrize("policy", IMPLS)
 @pytest.mark.parametrize("sanitizer", ["asan", "tsan"])
-def test_stress_sanitized(policy, sanitizer, sanitizer_build):
+def test_stress_sanitized(policy, sanitizer, spin, sanitizer_build):
     seeds, all_procs, *_ = PLANS[sanitizer]
-    assert stress_all(sanitizer_build(sanitizer), policy, sanitizer) == len(seeds) * len(all_procs)
+    runs = stress_all(sanitizer_build(sanitizer), policy, sanitizer, spin)
+    assert runs == len(seeds) * len(all_procs)
 
 
 

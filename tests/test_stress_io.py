@@ -1,5 +1,6 @@
 """Seeded stress runs of the network workloads (rpc, mixed) on both policies,
-1 to 4 Ps, in the release drivers and in the ASan+UBSan and TSan builds.
+1 to 4 Ps, in the release drivers (with idle Ps spinning first, and parking
+at once: TGOBENCH_SPIN_NS=0) and in the ASan+UBSan and TSan builds.
 
 Each seed draws a plan of requests: rpc in closed and open loop and mixed,
 with random connection counts, message sizes (up to 100 KB, more than a
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import IMPLS, Driver, driver_path
+from tests.test_stress import DEFAULT_SPIN, SPINS
 
 DEADLOCK_GUARD_S = 60.0
 PROCS = (1, 2, 3, 4)
@@ -109,18 +111,22 @@ class BackgroundStress:
         assert code == 0, self.driver.stderr
 
 
-def stress_io(directory: Path, load_directory: Path, policy: str, build: str) -> int:
+def stress_io(directory: Path, load_directory: Path, policy: str, build: str,
+              spin: str = DEFAULT_SPIN) -> int:
     """Every plan of `build` in one driver process; returns the runs done."""
     seeds, scale, stacks = PLANS[build]
     load = BackgroundStress(driver_path(policy, load_directory))
+    env, spin_note = None, ""
+    if spin != DEFAULT_SPIN:
+        env, spin_note = {**os.environ, "TGOBENCH_SPIN_NS": spin}, f"TGOBENCH_SPIN_NS={spin} "
     runs = 0
     try:
-        with Driver(driver_path(policy, directory), timeout=DEADLOCK_GUARD_S) as driver:
+        with Driver(driver_path(policy, directory), env=env, timeout=DEADLOCK_GUARD_S) as driver:
             assert driver.request({"op": "hello"})["ok"] is True  # serving: descriptors settled
             for seed in seeds:
                 for procs in PROCS:
                     for workload, params, ops in plan(seed * 10 + procs, scale, stacks):
-                        where = (f"{build} build, seed {seed}: "
+                        where = (f"{build} build, seed {seed}: {spin_note}"
                                  f"{reproduce(policy, procs, workload, params)}")
                         fds = len(os.listdir(f"/proc/{driver.proc.pid}/fd"))
                         try:
@@ -143,10 +149,12 @@ def stress_io(directory: Path, load_directory: Path, policy: str, build: str) ->
     return runs
 
 
+@pytest.mark.parametrize("spin", SPINS)
 @pytest.mark.parametrize("policy", IMPLS)
-def test_stress_io_release(policy, driver_dir):
+def test_stress_io_release(policy, spin, driver_dir):
     seeds, *_ = PLANS["release"]
-    assert stress_io(driver_dir, driver_dir, policy, "release") == 3 * len(seeds) * len(PROCS)
+    runs = stress_io(driver_dir, driver_dir, policy, "release", spin)
+    assert runs == 3 * len(seeds) * len(PROCS)
 
 
 @pytest.mark.parametrize("policy", IMPLS)
