@@ -1,6 +1,8 @@
-"""What the benchmark scripts share: their options, finding the C drivers,
-the median [min-max] cell of repeated figures, the machine line, and how a
-user mistake ends a script (exit 2, the problem and its fix)."""
+"""What the benchmark scripts share: their options, finding the drivers (the
+C ones, and Go's where it builds), the interleaved order of repetitions, the
+median [min-max] cell of repeated figures and the ratio of two medians, the
+machine line, and how a user mistake ends a script (exit 2, the problem and
+its fix)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ import platform
 import statistics
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tgobench import godriver  # noqa: E402
 from tgobench.drivers import EXECUTABLE_PREFIX, find_driver  # noqa: E402
 from tgobench.errors import UserError  # noqa: E402
 
@@ -27,6 +30,7 @@ def add_common_options(parser: argparse.ArgumentParser, reps_help: str) -> None:
                         help="directory holding tgobench-driver-tgo and -gmp "
                              "(default: as tgobench finds them)")
     parser.add_argument("--procs", type=int, help="Ps per runtime (default: the driver's)")
+    parser.add_argument("--no-go", action="store_true", help="leave the Go driver out")
 
 
 def check_reps(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -43,6 +47,39 @@ def policy_drivers(driver_dir: Path | None) -> dict[str, Path]:
             raise UserError(f"{path} is not an executable driver",
                             "build the drivers (meson/ninja) and pass their directory")
     return executables
+
+
+def implementation_drivers(args: argparse.Namespace) -> tuple[dict[str, Path], str]:
+    """The tgo and gmp drivers, and the Go driver unless --no-go or it cannot be
+    built; with a note on the Go driver for the machine line."""
+    executables = policy_drivers(args.driver_dir)
+    if args.no_go:
+        return executables, "left out (--no-go)"
+    try:
+        executables["go"] = godriver.build().path
+    except UserError as exc:
+        return executables, f"not available: {exc.problem}"
+    return executables, "built by tgobench.godriver"
+
+
+def interleaved(impls: tuple[str, ...], reps: int) -> Iterator[str]:
+    """The implementations to measure, reps times over, rotating which goes
+    first so that drift on a shared machine falls on all; each announced on
+    stderr."""
+    for rep in range(reps):
+        for impl in impls[rep % len(impls):] + impls[:rep % len(impls)]:
+            print(f"rep {rep + 1}/{reps}: {impl} ...", file=sys.stderr, flush=True)
+            yield impl
+
+
+def go_line(go_note: str, hellos: dict[str, dict]) -> str:
+    compiler = f" ({hellos['go'].get('compiler', '?')})" if "go" in hellos else ""
+    return f"Go driver: {go_note}{compiler}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    """a / b to two decimals, or - when either is missing or b is 0."""
+    return f"{a / b:.2f}" if a is not None and b else "-"
 
 
 def report_error(exc: UserError) -> int:

@@ -27,10 +27,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import (REQUEST_TIMEOUT_S, add_common_options, check_reps, machine_line,
-                    policy_drivers, report_error, spread)
+from common import (REQUEST_TIMEOUT_S, add_common_options, check_reps, go_line,
+                    implementation_drivers, interleaved, machine_line, ratio, report_error,
+                    spread)
 
-from tgobench import godriver
 from tgobench.drivers import DriverProcess, RunAnswer
 from tgobench.errors import UserError
 
@@ -91,10 +91,6 @@ def measure(executable: Path, impl: str, procs: int | None) -> tuple[dict, dict[
     return hello, values
 
 
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}" if b else "-"
-
-
 def fmt(value: float) -> str:
     return f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
@@ -102,37 +98,24 @@ def fmt(value: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_options(parser, "repetitions per implementation (default 5)")
-    parser.add_argument("--no-go", action="store_true", help="leave the Go driver out")
     args = parser.parse_args(argv)
     check_reps(parser, args)
 
     try:
-        executables = policy_drivers(args.driver_dir)
-        go_note = "left out (--no-go)"
-        if not args.no_go:
-            try:
-                executables["go"] = godriver.build().path
-                go_note = "built by tgobench.godriver"
-            except UserError as exc:
-                go_note = f"not available: {exc.problem}"
+        executables, go_note = implementation_drivers(args)
         impls = tuple(executables)
         results: dict[str, dict[str, list[float]]] = {i: {f.label: [] for f in FIGURES}
                                                       for i in impls}
         hellos = {}
-        for rep in range(args.reps):
-            order = impls[rep % len(impls):] + impls[:rep % len(impls)]
-            for impl in order:
-                print(f"rep {rep + 1}/{args.reps}: {impl} ...", file=sys.stderr, flush=True)
-                hellos[impl], values = measure(executables[impl], impl, args.procs)
-                for label, value in values.items():
-                    results[impl][label].append(value)
+        for impl in interleaved(impls, args.reps):
+            hellos[impl], values = measure(executables[impl], impl, args.procs)
+            for label, value in values.items():
+                results[impl][label].append(value)
     except UserError as exc:
         return report_error(exc)
 
     print(f"{machine_line(hellos['tgo'])}; driver {hellos['tgo'].get('version', '?')}; "
-          f"Go driver: {go_note}"
-          + (f" ({hellos['go'].get('compiler', '?')})" if "go" in hellos else "")
-          + f"; {args.reps} reps, median [min-max]")
+          f"{go_line(go_note, hellos)}; {args.reps} reps, median [min-max]")
     header = (f"{'figure':<11} {'unit':<14}" + "".join(f" {i + ' median [min-max]':>26}"
                                                       for i in impls)
               + f" {'tgo/gmp':>8}" + (f" {'tgo/go':>7}" if "go" in impls else "")

@@ -29,10 +29,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import (REQUEST_TIMEOUT_S, add_common_options, check_reps, machine_line,
-                    policy_drivers, report_error, spread)
+from common import (REQUEST_TIMEOUT_S, add_common_options, check_reps, go_line,
+                    implementation_drivers, interleaved, machine_line, ratio, report_error,
+                    spread)
 
-from tgobench import godriver
 from tgobench.drivers import DriverProcess, RunAnswer
 from tgobench.errors import UserError
 
@@ -98,46 +98,30 @@ def fmt(value: float) -> str:
     return f"{value:.3g}" if value < 1000 else f"{value:.0f}"
 
 
-def ratio(a: float | None, b: float | None) -> str:
-    return f"{a / b:.2f}" if a is not None and b else "-"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_options(parser, "repetitions (default 5)")
     parser.add_argument("--open-rate", type=int, default=20000,
                         help="requests per second of the open loop (default 20000)")
-    parser.add_argument("--no-go", action="store_true", help="leave the Go driver out")
     args = parser.parse_args(argv)
     check_reps(parser, args)
 
     all_runs = runs(args.open_rate)
     try:
-        executables = policy_drivers(args.driver_dir)
-        go_note = "left out (--no-go)"
-        if not args.no_go:
-            try:
-                executables["go"] = godriver.build().path
-                go_note = "built by tgobench.godriver"
-            except UserError as exc:
-                go_note = f"not available: {exc.problem}"
+        executables, go_note = implementation_drivers(args)
         impls = tuple(executables)
         results: dict[str, dict[int, list[float]]] = {i: {k: [] for k in range(len(FIGURES))}
                                                       for i in impls}
         hellos = {}
-        for rep in range(args.reps):
-            order = impls[rep % len(impls):] + impls[:rep % len(impls)]
-            for impl in order:
-                print(f"rep {rep + 1}/{args.reps}: {impl} ...", file=sys.stderr, flush=True)
-                hellos[impl], answers = measure(impl, executables[impl], all_runs, args.procs)
-                for k, figure in enumerate(FIGURES):
-                    results[impl][k].append(figure.value(answers[figure.run]))
+        for impl in interleaved(impls, args.reps):
+            hellos[impl], answers = measure(impl, executables[impl], all_runs, args.procs)
+            for k, figure in enumerate(FIGURES):
+                results[impl][k].append(figure.value(answers[figure.run]))
     except UserError as exc:
         return report_error(exc)
 
-    print(f"{machine_line(hellos['tgo'])}; Go driver: {go_note}"
-          + (f" ({hellos['go'].get('compiler', '?')})" if "go" in hellos else "")
-          + f"; {args.reps} reps, median [min-max]")
+    print(f"{machine_line(hellos['tgo'])}; {go_line(go_note, hellos)}; "
+          f"{args.reps} reps, median [min-max]")
     print(f"rpc echo on 127.0.0.1, 64-byte messages; open loop at {args.open_rate} req/s for "
           f"1 s over 64 connections, latency from each request's scheduled send time")
     header = (f"{'figure':<12} {'unit':<7}" + "".join(f" {i + ' median [min-max]':>27}"
