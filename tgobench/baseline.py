@@ -93,28 +93,29 @@ def save(result_path: Path, root: Path = DEFAULT_DIR,
     target = path_for(root, machine_id, suite)
     candidate = path_for(root, machine_id, suite, candidate=True)
     replaced = target.exists()
-    try:
-        results.write_atomic(pyperf.BenchmarkSuite.load(str(result_path)), target)
-    except OSError as exc:
-        raise UserError(f"cannot write baseline {target}: {exc.strerror or exc}",
-                        "check that the baselines directory is writable, or give another with "
-                        "--baselines DIR") from None
+    _copy_run(result_path, target, "baseline")
     promoted = candidate.exists() and candidate.resolve() == Path(result_path).resolve()
     if promoted:
         candidate.unlink()
     return SavedBaseline(target, machine_id, suite, len(loaded.benchmarks), replaced, promoted)
 
 
+def _copy_run(result_path: Path, target: Path, what: str) -> None:
+    """Write the run at result_path to target, atomically; `what` names the
+    target in the error."""
+    try:
+        results.write_atomic(pyperf.BenchmarkSuite.load(str(result_path)), target)
+    except OSError as exc:
+        raise UserError(f"cannot write {what} {target}: {exc.strerror or exc}",
+                        "check that the baselines directory is writable, or give another with "
+                        "--baselines DIR") from None
+
+
 def record_candidate(result_path: Path, root: Path, machine_id: str, suite: str) -> Path:
     """Copy a run to the candidate baseline of `suite` on `machine_id`,
     replacing an older candidate; the candidate's path."""
     target = path_for(root, machine_id, suite, candidate=True)
-    try:
-        results.write_atomic(pyperf.BenchmarkSuite.load(str(result_path)), target)
-    except OSError as exc:
-        raise UserError(f"cannot write candidate baseline {target}: {exc.strerror or exc}",
-                        "check that the baselines directory is writable, or give another with "
-                        "--baselines DIR") from None
+    _copy_run(result_path, target, "candidate baseline")
     return target
 
 
