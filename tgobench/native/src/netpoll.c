@@ -164,7 +164,7 @@ struct slot_park {
     tgo__task *task;
 };
 
-/* On g0, after the task's context is saved: publish it in the slot, or, if
+/* After the task's context is saved: publish it in the slot, or, if
  * an edge was latched meanwhile, make it runnable again at once. */
 static void publish_waiter(void *arg)
 {

@@ -284,7 +284,7 @@ int tgo_spawn(tgo_fn fn, void *arg)
     return tgo_spawn_hint(fn, arg, TGO_HINT_NONE);
 }
 
-static void task_exit_on_g0(tgo__p *p, tgo__task *t, void *unused);
+static void task_exit_after_switch(tgo__p *p, tgo__task *t, void *unused);
 
 static size_t stack_bytes(const tgo__task *t)
 {
@@ -334,7 +334,7 @@ void tgo__mcall(tgo__after_fn fn, void *arg)
     p->after = fn;
     p->after_arg = arg;
     p->prev = t;
-    bool exiting = fn == task_exit_on_g0, inherit = false;
+    bool exiting = fn == task_exit_after_switch, inherit = false;
     tgo__task *next = tgo__stack_intact(t) ? tgo__policy_take_local(p, &inherit) : NULL;
     if (!next) {
         switch_from(t, exiting, &p->g0, p->g0_stack_lo, p->g0_stack_size, p->san_fiber);
@@ -351,11 +351,11 @@ noreturn static void task_entry(void)
     finish_switch(tgo__this_p());
     tgo__task *t = tgo__this_task();
     t->fn(t->arg);
-    tgo__mcall(task_exit_on_g0, NULL);
+    tgo__mcall(task_exit_after_switch, NULL);
     tgo__fatal("an exited task was resumed");
 }
 
-static void task_exit_on_g0(tgo__p *p, tgo__task *t, void *unused)
+static void task_exit_after_switch(tgo__p *p, tgo__task *t, void *unused)
 {
     (void)unused;
     own_state(t, TGO__T_RUNNING, TGO__T_DEAD, "exit");
@@ -378,7 +378,7 @@ struct park_args {
     void *arg;
 };
 
-static void park_on_g0(tgo__p *p, tgo__task *t, void *arg)
+static void park_after_switch(tgo__p *p, tgo__task *t, void *arg)
 {
     (void)p;
     struct park_args *a = arg; /* lives on t's stack, which is parked, not freed */
@@ -390,7 +390,7 @@ static void park_on_g0(tgo__p *p, tgo__task *t, void *arg)
 void tgo__park(void (*unlock)(void *arg), void *arg)
 {
     struct park_args a = {unlock, arg};
-    tgo__mcall(park_on_g0, &a);
+    tgo__mcall(park_after_switch, &a);
 }
 
 void tgo__ready(tgo__task *t)
@@ -401,7 +401,7 @@ void tgo__ready(tgo__task *t)
     tgo__policy_ready(p, t);
 }
 
-static void yield_on_g0(tgo__p *p, tgo__task *t, void *unused)
+static void yield_after_switch(tgo__p *p, tgo__task *t, void *unused)
 {
     (void)unused;
     own_state(t, TGO__T_RUNNING, TGO__T_RUNNABLE, "yield");
@@ -411,7 +411,7 @@ static void yield_on_g0(tgo__p *p, tgo__task *t, void *unused)
 
 void tgo_yield(void)
 {
-    tgo__mcall(yield_on_g0, NULL);
+    tgo__mcall(yield_after_switch, NULL);
 }
 
 /* Tasks handed over by the netpoller or timers were WAITING. */
@@ -425,7 +425,7 @@ tgo__task *tgo__readied_list(tgo__p *p, tgo__task *list, uint64_t *counter)
     return list;
 }
 
-/* ---- running a task (on g0) --------------------------------------------- */
+/* ---- running a task ------------------------------------------------------ */
 
 static void slow_switch(void)
 {

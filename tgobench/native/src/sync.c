@@ -3,7 +3,7 @@
  *
  * Every primitive follows one pattern: take its spinlock, and either
  * complete at once or queue the running task and park it with the lock
- * released on g0 (tgo__park's unlock), after the task's context is saved.
+ * released (tgo__park's unlock) once the task's context is saved.
  * A waker removes the waiter under the lock, hands over the value and the
  * result, unlocks, and only then calls tgo__ready(): where the woken task
  * runs is the policy's decision (Go: the waker's runnext; tgo: its origin).
