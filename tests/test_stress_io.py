@@ -163,3 +163,26 @@ def test_stress_io_sanitized(policy, sanitizer, sanitizer_build, driver_dir):
     seeds, *_ = PLANS[sanitizer]
     runs = stress_io(sanitizer_build(sanitizer), driver_dir, policy, sanitizer)
     assert runs == 3 * len(seeds) * len(PROCS)
+
+
+@pytest.mark.parametrize("policy", IMPLS)
+def test_no_netpoll_wakeup_lost_while_ps_park_at_once(policy, driver_dir):
+    """Four Ps on the CPUs there are, parking at once (TGOBENCH_SPIN_NS=0),
+    while mixed's sockets and timers ready tasks onto parked Ps' own queues:
+    Ps announce themselves idle and are woken thousands of times a loop.
+    When a P set its idle bit before counting itself in npidle, a waker could
+    read npidle == 0 while a parked P's bit was set, skip the wake-up, and
+    leave a task in that P's urgent queue: this run then hung in most tries."""
+    env = {**os.environ, "TGOBENCH_SPIN_NS": "0"}
+    params = {"tasks": 32, "cycles": 10, "burst": 2000, "sleep_us": 100}
+    load = BackgroundStress(driver_path(policy, driver_dir))
+    try:
+        with Driver(driver_path(policy, driver_dir), env=env, timeout=DEADLOCK_GUARD_S) as driver:
+            answer = driver.request({"op": "run", "workload": "mixed", "procs": 4, "loops": 500,
+                                     "params": params})
+            where = f"TGOBENCH_SPIN_NS=0 {reproduce(policy, 4, 'mixed', params)} --loops 500"
+            assert answer.get("ok") is True, f"{where}: {answer}"
+            assert answer["ops"] == 500 * 32 * 10, where
+            assert driver.close() == 0, driver.stderr
+    finally:
+        load.finish()

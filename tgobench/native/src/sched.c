@@ -33,8 +33,8 @@
  * whenever work arrives soon, and parking is what keeps an idle machine idle.
  *
  *   producer:  publish the task (release)   ; fence ; load npidle/idle_mask
- *   idle P:    read park_seq ; set its idle bit (seq_cst) ; rescan queues ;
- *              futex_wait(park_seq, old value)
+ *   idle P:    read park_seq ; npidle++ ; set its idle bit (seq_cst) ;
+ *              rescan queues ; futex_wait(park_seq, old value)
  *
  * Either the producer sees the idle bit and wakes the P (clearing the bit
  * and bumping park_seq, which makes a late futex_wait return at once), or
@@ -649,8 +649,13 @@ void tgo__idle_park(tgo__p *p)
 {
     tgo__sched *s = tgo__S;
     uint32_t seq = atomic_load(&p->park_seq);
+    /* Count first, then the bit, so that npidle never falls below the number
+     * of idle bits and a waker that reads npidle == 0 misses no idle P. The
+     * other order let a waker clear a half-announced P's bit and bring npidle
+     * to 0 while a parked P's bit was still set: a task pushed to that P's
+     * own queues then waited forever. seq_cst: announce, then rescan. */
+    atomic_fetch_add(&s->npidle, 1);
     atomic_fetch_or(&s->idle_mask[p->id / 64], 1ull << (p->id % 64));
-    atomic_fetch_add(&s->npidle, 1); /* seq_cst: announce, then rescan */
     if (tgo__shutting_down() || tgo__policy_has_work(p) || timers_due()) {
         cancel_idle(p);
         return;

@@ -327,21 +327,15 @@ void tgo__policy_inject(tgo__p *p, tgo__task *list)
     }
 }
 
-/* The pre-park rescan. Work queued on an idle P is not stolen (thieves
- * skip idle Ps, and only the owner takes its urgent queue), so it waits for
- * that P's wake-up; if the wake-up has not come, the rescan sends one, and a
- * P parking while another is asleep on its work never hangs the runtime. */
 bool tgo__policy_has_work(tgo__p *p)
 {
-    bool work = tgo__taskq_size(&shared.pool) > 0;
-    for (int i = 0; i < tgo__S->nprocs; i++) {
-        if (queued(&tgo__S->ps[i]) == 0)
-            continue;
-        work = true;
-        if (i != p->id && tgo__p_idle(i))
-            tgo__wake_p(i);
-    }
-    return work;
+    (void)p;
+    if (tgo__taskq_size(&shared.pool) > 0)
+        return true;
+    for (int i = 0; i < tgo__S->nprocs; i++)
+        if (queued(&tgo__S->ps[i]) > 0)
+            return true;
+    return false;
 }
 
 
