@@ -2,9 +2,9 @@
 and channel pipelines with yields, sleeps, wait groups and a mutex, on both
 policies, 1 to 4 Ps, in the release drivers and in the ASan+UBSan and TSan
 builds, with idle Ps spinning first (the default) and parking at once
-(TGOBENCH_SPIN_NS=0). The workload itself checks that every task ran exactly once and that
-every token arrived; a run that does not answer in time is a deadlock (or a
-lost task), reported with the seed, policy and procs that reproduce it:
+(TGOBENCH_SPIN_NS=0). The workload itself checks that every task ran exactly
+once and that every token arrived; a run that does not answer in time is a
+deadlock (or a lost task), reported with the seed, policy and procs that reproduce it:
 
     tgobench-driver-<policy> --procs <procs> run stress --seed <seed> --tasks <tasks>
 """
@@ -23,6 +23,17 @@ DEADLOCK_GUARD_S = 60.0
 DEFAULT_SPIN = "default"
 SPINS = (DEFAULT_SPIN, "0")
 
+
+def spin_env(spin: str) -> dict[str, str] | None:
+    """The driver's environment for a spin setting (None: inherit, the default)."""
+    return None if spin == DEFAULT_SPIN else {**os.environ, "TGOBENCH_SPIN_NS": spin}
+
+
+def spin_prefix(spin: str) -> str:
+    """The setting as it prefixes a command that reproduces a failure."""
+    return "" if spin == DEFAULT_SPIN else f"TGOBENCH_SPIN_NS={spin} "
+
+
 # (seeds, procs, tasks, chans, stack sizes) per build; the sanitizer builds
 # are many times slower, so they run fewer and smaller plans.
 PLANS = {
@@ -34,8 +45,8 @@ PLANS = {
 
 def reproduce(policy: str, seed: int, procs: int, tasks: int, chans: int, stack: int,
               spin: str) -> str:
-    env = f"TGOBENCH_SPIN_NS={spin} " if spin != DEFAULT_SPIN else ""
-    return (f"seed={seed} policy={policy} procs={procs} (reproduce: {env}tgobench-driver-{policy} "
+    return (f"seed={seed} policy={policy} procs={procs} (reproduce: {spin_prefix(spin)}"
+            f"tgobench-driver-{policy} "
             f"--procs {procs} run stress --seed {seed} --tasks {tasks} --chans {chans} "
             f"--stack-size {stack})")
 
@@ -44,8 +55,8 @@ def stress_all(directory: Path, policy: str, build: str, spin: str) -> int:
     """Every plan of `build` in one driver process; returns the runs done."""
     seeds, all_procs, tasks, chans, stacks = PLANS[build]
     runs = 0
-    env = None if spin == DEFAULT_SPIN else {**os.environ, "TGOBENCH_SPIN_NS": spin}
-    with Driver(driver_path(policy, directory), env=env, timeout=DEADLOCK_GUARD_S) as driver:
+    with Driver(driver_path(policy, directory), env=spin_env(spin),
+                timeout=DEADLOCK_GUARD_S) as driver:
         for seed in seeds:
             for procs in all_procs:
                 stack = stacks[(seed + procs) % len(stacks)]
@@ -111,8 +122,8 @@ def test_no_wakeup_lost_when_idle_ps_park_at_once(policy, driver_dir):
     in epoll: the window where a wake-up can be lost opens thousands of times
     a run. A lost one leaves a task in a parked P's queue and the run hangs
     (tgo's inbox push once read the target's idle state too early)."""
-    env = {**os.environ, "TGOBENCH_SPIN_NS": "0"}
-    with Driver(driver_path(policy, driver_dir), env=env, timeout=DEADLOCK_GUARD_S) as driver:
+    with Driver(driver_path(policy, driver_dir), env=spin_env("0"),
+                timeout=DEADLOCK_GUARD_S) as driver:
         for procs in (2, 3, 4):
             for workload, params in (("chan", {"rounds": 50000}),
                                      ("stress", {"seed": procs, "tasks": 20000, "chans": 8})):

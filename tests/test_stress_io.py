@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import IMPLS, Driver, driver_path
-from tests.test_stress import DEFAULT_SPIN, SPINS
+from tests.test_stress import DEFAULT_SPIN, SPINS, spin_env, spin_prefix
 
 DEADLOCK_GUARD_S = 60.0
 PROCS = (1, 2, 3, 4)
@@ -116,17 +116,15 @@ def stress_io(directory: Path, load_directory: Path, policy: str, build: str,
     """Every plan of `build` in one driver process; returns the runs done."""
     seeds, scale, stacks = PLANS[build]
     load = BackgroundStress(driver_path(policy, load_directory))
-    env, spin_note = None, ""
-    if spin != DEFAULT_SPIN:
-        env, spin_note = {**os.environ, "TGOBENCH_SPIN_NS": spin}, f"TGOBENCH_SPIN_NS={spin} "
     runs = 0
     try:
-        with Driver(driver_path(policy, directory), env=env, timeout=DEADLOCK_GUARD_S) as driver:
+        with Driver(driver_path(policy, directory), env=spin_env(spin),
+                    timeout=DEADLOCK_GUARD_S) as driver:
             assert driver.request({"op": "hello"})["ok"] is True  # serving: descriptors settled
             for seed in seeds:
                 for procs in PROCS:
                     for workload, params, ops in plan(seed * 10 + procs, scale, stacks):
-                        where = (f"{build} build, seed {seed}: {spin_note}"
+                        where = (f"{build} build, seed {seed}: {spin_prefix(spin)}"
                                  f"{reproduce(policy, procs, workload, params)}")
                         fds = len(os.listdir(f"/proc/{driver.proc.pid}/fd"))
                         try:
@@ -173,14 +171,14 @@ def test_no_netpoll_wakeup_lost_while_ps_park_at_once(policy, driver_dir):
     When a P set its idle bit before counting itself in npidle, a waker could
     read npidle == 0 while a parked P's bit was set, skip the wake-up, and
     leave a task in that P's urgent queue: this run then hung in most tries."""
-    env = {**os.environ, "TGOBENCH_SPIN_NS": "0"}
     params = {"tasks": 32, "cycles": 10, "burst": 2000, "sleep_us": 100}
     load = BackgroundStress(driver_path(policy, driver_dir))
     try:
-        with Driver(driver_path(policy, driver_dir), env=env, timeout=DEADLOCK_GUARD_S) as driver:
+        with Driver(driver_path(policy, driver_dir), env=spin_env("0"),
+                    timeout=DEADLOCK_GUARD_S) as driver:
             answer = driver.request({"op": "run", "workload": "mixed", "procs": 4, "loops": 500,
                                      "params": params})
-            where = f"TGOBENCH_SPIN_NS=0 {reproduce(policy, 4, 'mixed', params)} --loops 500"
+            where = f"{spin_prefix('0')}{reproduce(policy, 4, 'mixed', params)} --loops 500"
             assert answer.get("ok") is True, f"{where}: {answer}"
             assert answer["ops"] == 500 * 32 * 10, where
             assert driver.close() == 0, driver.stderr
