@@ -544,8 +544,8 @@ bool tgo__wake_p(int id)
 {
     /* The task went to id's own queues, which no one else takes from while
      * id is idle: the read of its idle state must not pass the push (which
-     * ended with a plain release store). The pair to idle_park's npidle
-     * increment before its rescan. */
+     * ended with a plain release store). The pair to idle_park's seq_cst
+     * announcement (npidle, then its idle bit) before its rescan. */
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load(&tgo__S->npidle) == 0 || !idle_bit_clear(id))
         return false;
