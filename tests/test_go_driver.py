@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import tgobench
 from tests.conftest import WORKLOAD_SPECS, Driver, fib
-from tests.test_driver import BAD_LINES, SMALL, assert_error, assert_works, json_values
+from tests.test_driver import (BAD_LINES, SMALL, assert_each_input_answered, assert_error,
+                               assert_works, protocol_inputs)
 # The same behaviour is asked of every driver: these run here on the Go one
 # (Go returns its memory to the OS before each request, so its peak is its own).
 from tests.test_driver import (test_failed_loop_is_an_error_and_the_driver_goes_on,  # noqa: F401
@@ -292,18 +292,10 @@ def test_one_answer_line_per_input_line(go_path):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.one_of(st.text(alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)),
-                                  max_size=40).map(lambda s: ("raw", s)),
-                          json_values.map(lambda v: ("json", v))), max_size=12))
+@given(protocol_inputs)
 def test_any_input_gets_one_answer_and_the_driver_goes_on(go_path, inputs):
     with Driver(go_path) as d:
-        for kind, value in inputs:
-            answer = d.request_line(value) if kind == "raw" else d.request(value)
-            assert isinstance(answer["ok"], bool)
-            if not answer["ok"]:
-                assert isinstance(answer["error"], str) and answer["error"]
-        assert d.request({"op": "hello"})["impl"] == "go"
-        assert d.close() == 0
+        assert_each_input_answered(d, inputs, "go")
 
 
 # ---- one-shot command line -----------------------------------------------------
