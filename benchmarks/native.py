@@ -7,6 +7,7 @@ implementation,
     spawn   1M tasks       ns per task
     yield   4 tasks        ns per switch
     chan    ping-pong      ns per round trip
+    chan    the same, with idle Ps parking at once (TGOBENCH_SPIN_NS=0)
     parked  1M tasks       KiB of RSS per parked task (stack_size 2048)
 
 Each repetition starts a fresh driver process per implementation, answers
@@ -17,12 +18,20 @@ range, and the ratios tgo/gmp and tgo/go of the medians (below 1: tgo is
 faster or smaller). Go has no stack size to choose: its parked figure is
 with its own stacks, which start at 2 KiB.
 
+The second chan row runs the C drivers in a second process of each
+repetition, with spinning off. With spinning, tgo's return-to-origin rule
+sends each woken task to the other CPU, whose P is spinning; with it off,
+that P is asleep, the waker's P steals the task back and both tasks stay
+there, so the two rows show what the rule costs. Go has no such setting and
+no figure in that row.
+
 Usage: python benchmarks/native.py [--reps 5] [--driver-dir DIR] [--procs N] [--no-go]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +51,9 @@ class Figure:
     params: dict
     loops: int
     unit: str
-    target: float          # the project's goal on the 2-core development machine
+    target: float | None   # the project's goal on the 2-core development machine
     size_param: str        # the parameter the warm-up shrinks
+    spin_ns: int | None = None  # TGOBENCH_SPIN_NS of the C drivers; None: their default
 
     def value(self, answer: RunAnswer) -> float:
         return answer.elapsed_ns / answer.ops
@@ -59,6 +69,8 @@ FIGURES = (
     Figure("spawn 1M", "spawn", {"tasks": 1_000_000}, 3, "ns/task", 60, "tasks"),
     Figure("yield", "yield", {"tasks": 4, "yields": 250_000}, 3, "ns/switch", 15, "yields"),
     Figure("chan", "chan", {"rounds": 200_000}, 3, "ns/round trip", 60, "rounds"),
+    Figure("chan spin 0", "chan", {"rounds": 200_000}, 3, "ns/round trip", None, "rounds",
+           spin_ns=0),
     # One loop: the figure is the memory a parked task holds in a fresh runtime.
     RssFigure("parked 1M", "parked", {"tasks": 1_000_000, "stack_size": 2048}, 1,
               "KiB/task", 2.5, "tasks"),
@@ -77,22 +89,37 @@ def warmup_params(figure: Figure, impl: str) -> dict:
     return small
 
 
+def spin_settings(impl: str) -> tuple[int | None, ...]:
+    """The spin settings to measure impl under; Go has no such setting."""
+    if impl == "go":
+        return (None,)
+    return tuple(dict.fromkeys(f.spin_ns for f in FIGURES))
+
+
 def measure(executable: Path, impl: str, procs: int | None) -> tuple[dict, dict[str, float]]:
-    """One repetition of every figure in a fresh driver process."""
+    """One repetition of every figure, in a fresh driver process per spin setting."""
     values = {}
-    with DriverProcess(impl, executable) as driver:
-        hello = driver.checked({"op": "hello"}, REQUEST_TIMEOUT_S)
-        for figure in FIGURES:
-            driver.run(figure.workload, warmup_params(figure, impl), 1, procs, REQUEST_TIMEOUT_S)
-            answer = driver.run(figure.workload, params_for(figure, impl), figure.loops, procs,
-                                REQUEST_TIMEOUT_S)
-            values[figure.label] = figure.value(answer)
-            hello["procs_used"] = answer.procs
+    for spin_ns in spin_settings(impl):
+        env = None if spin_ns is None else {**os.environ, "TGOBENCH_SPIN_NS": str(spin_ns)}
+        with DriverProcess(impl, executable, env=env) as driver:
+            hello = driver.checked({"op": "hello"}, REQUEST_TIMEOUT_S)
+            for figure in (f for f in FIGURES if f.spin_ns == spin_ns):
+                driver.run(figure.workload, warmup_params(figure, impl), 1, procs,
+                           REQUEST_TIMEOUT_S)
+                answer = driver.run(figure.workload, params_for(figure, impl), figure.loops,
+                                    procs, REQUEST_TIMEOUT_S)
+                values[figure.label] = figure.value(answer)
+                hello["procs_used"] = answer.procs
     return hello, values
 
 
 def fmt(value: float) -> str:
     return f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
+def row_cell(values: list[float]) -> tuple[float | None, str]:
+    """The median and its cell, or none and - where nothing was measured."""
+    return spread(values, fmt) if values else (None, "-")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,13 +153,16 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         medians = {}
         for impl in impls:
-            medians[impl], cell = spread(results[impl][figure.label], fmt)
+            medians[impl], cell = row_cell(results[impl][figure.label])
             cells.append(cell)
         line = (f"{figure.label:<11} {figure.unit:<14}" + "".join(f" {c:>26}" for c in cells)
                 + f" {ratio(medians['tgo'], medians['gmp']):>8}")
         if "go" in impls:
             line += f" {ratio(medians['tgo'], medians['go']):>7}"
-        print(line + f" {'<= ' + fmt(figure.target):>7}")
+        target = "-" if figure.target is None else "<= " + fmt(figure.target)
+        print(line + f" {target:>7}")
+    print("chan spin 0: tgo and gmp with idle Ps parking at once (TGOBENCH_SPIN_NS=0)"
+          + ("; Go has no such setting" if "go" in impls else ""))
     if "go" in impls:
         print("parked: Go with its own stacks (it takes no stack size), "
               "tgo and gmp with the 2 KiB class")
