@@ -348,8 +348,9 @@ void tgo__mcall(tgo__after_fn fn, void *arg)
 noreturn static void task_entry(void)
 {
     tgo__san_finish_switch(NULL);
-    finish_switch(tgo__this_p());
-    tgo__task *t = tgo__this_task();
+    tgo__p *p = tgo__this_p();
+    finish_switch(p);
+    tgo__task *t = p->cur; /* p stays ours until t leaves the CPU */
     t->fn(t->arg);
     tgo__mcall(task_exit_after_switch, NULL);
     tgo__fatal("an exited task was resumed");

@@ -309,7 +309,9 @@ tgo__task *tgo__policy_take_local(tgo__p *p, bool *inherit)
 {
     tgo__task *t = NULL;
     *inherit = false;
-    if (p->schedtick % GLOBAL_FAIRNESS_TICKS == 0)
+    /* the size first, as findRunnable does: a task that inherits its
+     * slice leaves schedtick as it is, so this may come up every switch */
+    if (p->schedtick % GLOBAL_FAIRNESS_TICKS == 0 && tgo__taskq_size(&global.runq) > 0)
         t = global_get(p, 1);
     if (!t)
         t = runq_get(p, inherit);

@@ -166,6 +166,15 @@ void tgo_chan_free(tgo_chan *ch)
     free(ch);
 }
 
+/* Most elements are one word: copy those inline, not through libc. */
+static void copy_elem(const tgo_chan *ch, void *dst, const void *src)
+{
+    if (ch->elem_size == sizeof(uint64_t))
+        memcpy(dst, src, sizeof(uint64_t));
+    else
+        memcpy(dst, src, ch->elem_size);
+}
+
 static char *slot(tgo_chan *ch, size_t i)
 {
     return ch->buf + ((ch->head + i) % ch->cap) * ch->elem_size;
@@ -190,14 +199,14 @@ int tgo_chan_send(tgo_chan *ch, const void *elem)
     }
     tgo__task *receiver = waitq_pop(&ch->recvq);
     if (receiver) {
-        memcpy(receiver->wait_elem, elem, ch->elem_size);
+        copy_elem(ch, receiver->wait_elem, elem);
         receiver->wait_result = 0;
         tgo__spin_unlock(&ch->lock);
         tgo__ready(receiver);
         return 0;
     }
     if (ch->count < ch->cap) {
-        memcpy(slot(ch, ch->count++), elem, ch->elem_size);
+        copy_elem(ch, slot(ch, ch->count++), elem);
         tgo__spin_unlock(&ch->lock);
         return 0;
     }
@@ -210,14 +219,14 @@ int tgo_chan_recv(tgo_chan *ch, void *elem)
     tgo__spin_lock(&ch->lock);
     tgo__task *sender;
     if (ch->count > 0) {
-        memcpy(elem, slot(ch, 0), ch->elem_size);
+        copy_elem(ch, elem, slot(ch, 0));
         ch->head = (ch->head + 1) % ch->cap;
         ch->count--;
         /* a waiting sender's element takes the freed place at the tail */
         if ((sender = waitq_pop(&ch->sendq)) != NULL)
-            memcpy(slot(ch, ch->count++), sender->wait_elem, ch->elem_size);
+            copy_elem(ch, slot(ch, ch->count++), sender->wait_elem);
     } else if ((sender = waitq_pop(&ch->sendq)) != NULL) {
-        memcpy(elem, sender->wait_elem, ch->elem_size);
+        copy_elem(ch, elem, sender->wait_elem);
     } else if (ch->closed) {
         tgo__spin_unlock(&ch->lock);
         return -EPIPE;
