@@ -12,6 +12,12 @@
  *
  * Public names start with tgo_, internal non-static names with tgo__.
  * Functions that can fail return 0 or a negative errno value.
+ *
+ * A task may resume on another worker thread after any call that can
+ * switch. Each task keeps its own errno across switches, but glibc declares
+ * errno's address function const, so a function that reads errno after a
+ * switch may be compiled to read the old worker's: read it from a function
+ * of its own (not inlined), or use the returned error values.
  */
 #ifndef TGO_H
 #define TGO_H

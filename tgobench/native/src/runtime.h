@@ -108,6 +108,10 @@ struct tgo__p {
     uint32_t schedtick;       /* incremented when a task starts a new slice */
     uint32_t lat_tick;
     uint64_t rng;
+    /* this worker's errno, which a task keeps across switches: its address
+     * is read here, since glibc's errno function is declared const and a
+     * task that resumed on another worker must not reuse an old address */
+    int *errno_at;
     void *policy;             /* the policy's per-P queues */
     struct tgo__stack_cache *stacks;
     struct tgo__task_cache *tasks;

@@ -213,12 +213,6 @@ int tgo_affinity_cpus(void)
     return n > 0 ? n : 1;
 }
 
-/* errno lives in thread-local storage and glibc declares its address
- * function const, so a task that resumed on another worker must not reuse
- * an address computed before the switch: both helpers are out of line. */
-__attribute__((noinline)) static void save_errno(tgo__task *t) { t->saved_errno = errno; }
-__attribute__((noinline)) static void restore_errno(tgo__task *t) { errno = t->saved_errno; }
-
 /* ---- task life cycle ---------------------------------------------------- */
 
 /* Every state transition is made by the task's one current owner: the P
@@ -303,20 +297,22 @@ static void finish_switch(tgo__p *p)
     after(p, p->prev, p->after_arg);
 }
 
-/* Leave task t for the context `to` whose stack is [lo, lo+size); returns
- * when t is resumed, maybe on another worker, so p must be looked up anew. */
-static void switch_from(tgo__task *t, bool exiting, tgo__ctx *to, const void *lo, size_t size,
-                        void *fiber)
+/* Leave task t, running on p, for the context `to` whose stack is
+ * [lo, lo+size); returns when t is resumed, maybe on another worker, so p
+ * must be looked up anew. */
+static void switch_from(tgo__p *p, tgo__task *t, bool exiting, tgo__ctx *to, const void *lo,
+                        size_t size, void *fiber)
 {
     (void)exiting, (void)lo, (void)size, (void)fiber; /* used by sanitizer builds only */
-    save_errno(t);
+    t->saved_errno = *p->errno_at;
     /* an exiting task's fake stack is dropped: it never resumes */
     tgo__san_start_switch(exiting ? NULL : &t->san_fake_stack, lo, size);
     tgo__tsan_switch(fiber);
     tgo__ctx_switch(&t->ctx, to);
     tgo__san_finish_switch(t->san_fake_stack);
-    finish_switch(tgo__this_p());
-    restore_errno(t);
+    p = tgo__this_p(); /* maybe another worker's: t may have moved */
+    finish_switch(p);
+    *p->errno_at = t->saved_errno;
 }
 
 static void begin_run(tgo__p *p, tgo__task *t, bool inherit_slice);
@@ -337,11 +333,11 @@ void tgo__mcall(tgo__after_fn fn, void *arg)
     bool exiting = fn == task_exit_after_switch, inherit = false;
     tgo__task *next = tgo__stack_intact(t) ? tgo__policy_take_local(p, &inherit) : NULL;
     if (!next) {
-        switch_from(t, exiting, &p->g0, p->g0_stack_lo, p->g0_stack_size, p->san_fiber);
+        switch_from(p, t, exiting, &p->g0, p->g0_stack_lo, p->g0_stack_size, p->san_fiber);
         return;
     }
     begin_run(p, next, inherit);
-    switch_from(t, exiting, &next->ctx, next->stack_lo, stack_bytes(next),
+    switch_from(p, t, exiting, &next->ctx, next->stack_lo, stack_bytes(next),
                 tgo__task_san_fiber(next));
 }
 
@@ -766,6 +762,7 @@ static void *worker_main(void *arg)
 {
     tgo__p *p = arg;
     this_p = p;
+    p->errno_at = &errno;
     record_g0_stack(p);
     install_segv_handler();
     tgo__policy_worker_start(p);
