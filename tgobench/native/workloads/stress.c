@@ -13,7 +13,9 @@
  *     picked from the `chans` shared channels (random capacities, 0 for
  *     unbuffered), always in increasing channel order.
  * A job joins its children on its own wait group or not (coin flip); tasks
- * yield, sleep a few microseconds and take the mutex at random.
+ * yield, sleep a few microseconds and take the mutex at random. A task's
+ * errno must come back from its yields as it left, though other tasks ran
+ * in between and it may resume on another worker.
  *
  * Pipelines share channels, so a token may leave by another pipeline's
  * sink; the checks are therefore global (count and hash sum of tokens).
@@ -71,6 +73,7 @@ static struct {
     uint64_t mu_counter;             /* only under mu */
     _Atomic uint64_t ran_twice;      /* 0, or 1 + the first id that ran twice */
     _Atomic uint64_t closed_early;   /* 0, or 1 + a stage id that saw a close */
+    _Atomic uint64_t errno_lost;     /* 0, or 1 + a task id whose errno changed */
     _Atomic int out_of_memory;
     wl_per_p sent_sum, sent_count, recv_sum, recv_count, mu_entries;
 } st;
@@ -107,12 +110,29 @@ static void stress_abort(void)
     }
 }
 
-static void maybe_pause(uint64_t *rng)
+/* errno of the worker running the task now: out of line, so that its
+ * address is looked up again after a switch (see tgo.h). */
+__attribute__((noinline)) static int errno_now(void)
+{
+    return errno;
+}
+
+static void note_first(_Atomic uint64_t *slot, uint32_t id)
+{
+    uint64_t none = 0;
+    atomic_compare_exchange_strong(slot, &none, (uint64_t)id + 1);
+}
+
+static void maybe_pause(uint32_t id, uint64_t *rng)
 {
     uint32_t r = rng_next(rng, 16);
     if (r < 3) {
+        int mine = (int)(id % 4096) + 1;
+        errno = mine;
         for (uint32_t i = 0; i <= r; i++)
             tgo_yield();
+        if (errno_now() != mine)
+            note_first(&st.errno_lost, id);
     } else if (r == 3) {
         tgo_sleep_ns(1000 * (1 + (uint64_t)rng_next(rng, 50)));
     }
@@ -177,7 +197,7 @@ static void run_job(uint32_t id, uint64_t *rng)
 {
     uint32_t next = id + 1, rest = st.tasks[id].count - 1;
     tgo_wg *join = rest > 0 && rng_next(rng, 2) ? tgo_wg_new() : NULL;
-    maybe_pause(rng);
+    maybe_pause(id, rng);
     maybe_lock(rng);
     while (rest > 0) {
         uint32_t room = rest - 1;                  /* stages beyond the first */
@@ -212,12 +232,6 @@ static void run_job(uint32_t id, uint64_t *rng)
     }
 }
 
-static void note_closed(uint32_t id)
-{
-    uint64_t none = 0;
-    atomic_compare_exchange_strong(&st.closed_early, &none, (uint64_t)id + 1);
-}
-
 static void run_stage(uint32_t id, uint64_t *rng)
 {
     const stress_task *t = &st.tasks[id];
@@ -227,7 +241,7 @@ static void run_stage(uint32_t id, uint64_t *rng)
         uint64_t v;
         if (in) {
             if (tgo_chan_recv(in, &v) != 0) {
-                note_closed(id);
+                note_first(&st.closed_early, id);
                 return;
             }
         } else {
@@ -239,7 +253,7 @@ static void run_stage(uint32_t id, uint64_t *rng)
             if (rng_next(rng, 8) == 0)
                 tgo_yield();
             if (tgo_chan_send(out, &v) != 0) {
-                note_closed(id);
+                note_first(&st.closed_early, id);
                 return;
             }
         } else {
@@ -252,10 +266,8 @@ static void run_stage(uint32_t id, uint64_t *rng)
 static void stress_task_fn(void *arg)
 {
     uint32_t id = (uint32_t)(uintptr_t)arg;
-    if (atomic_exchange(&st.ran[id], 1) != 0) {
-        uint64_t none = 0;
-        atomic_compare_exchange_strong(&st.ran_twice, &none, (uint64_t)id + 1);
-    }
+    if (atomic_exchange(&st.ran[id], 1) != 0)
+        note_first(&st.ran_twice, id);
     uint64_t rng = rng_seeded(id);
     tgo_wg *join = st.tasks[id].join;
     if (st.tasks[id].in == NOT_A_STAGE)
@@ -316,6 +328,7 @@ static int stress_loop(const wl_args *args, wl_loop_out *out)
     st.mu_counter = 0;
     atomic_store(&st.ran_twice, 0);
     atomic_store(&st.closed_early, 0);
+    atomic_store(&st.errno_lost, 0);
     atomic_store(&st.out_of_memory, 0);
     wl_per_p_reset(st.sent_sum);
     wl_per_p_reset(st.sent_count);
@@ -342,6 +355,7 @@ static int stress_loop(const wl_args *args, wl_loop_out *out)
 
     int rc = -1;
     uint64_t twice = atomic_load(&st.ran_twice), closed = atomic_load(&st.closed_early);
+    uint64_t errno_lost = atomic_load(&st.errno_lost);
     uint32_t missing = st.ntasks;
     for (uint32_t id = 0; id < st.ntasks && missing == st.ntasks; id++) {
         if (atomic_load_explicit(&st.ran[id], memory_order_relaxed) == 0)
@@ -365,6 +379,9 @@ static int stress_loop(const wl_args *args, wl_loop_out *out)
         wl_fail(out, "stress seed=%llu: %llu tokens sent, %llu received, or their "
                 "values differ: a token was lost, duplicated or corrupted",
                 seed, (unsigned long long)sent, (unsigned long long)received);
+    } else if (errno_lost) {
+        wl_fail(out, "stress seed=%llu: task %llu's errno changed across its yields",
+                seed, (unsigned long long)(errno_lost - 1));
     } else if (st.mu_counter != mu_entries) {
         wl_fail(out, "stress seed=%llu: the mutex counter is %llu after %llu "
                 "critical sections: the mutex did not exclude", seed,
