@@ -193,6 +193,11 @@ tgo__task *tgo__this_task(void)
     return p ? p->cur : NULL;
 }
 
+int tgo__errno(void)
+{
+    return errno;
+}
+
 int tgo_current_p(void)
 {
     tgo__p *p = tgo__this_p();
