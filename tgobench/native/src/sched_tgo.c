@@ -58,7 +58,7 @@
 
 #include "runq.h"
 
-enum { HALF_RING = TGO__RUNQ_SIZE / 2, POOL_BATCH = 32 };
+enum { HALF_RING = TGO__RUNQ_SIZE / 2 };
 
 typedef struct tgo_p {
     tgo__taskq urgent;        /* NETIO wakeups; only the owner takes */
@@ -230,13 +230,16 @@ static tgo__task *steal_work(tgo__p *p)
     return NULL;
 }
 
+/* A fair share of the pool, at most half a ring: the batch gmp takes from
+ * its global queue (Go's globrunqget), so that the two policies move work
+ * through their shared queue at the same grain. */
 static tgo__task *take_pool(tgo__p *p)
 {
     int size = tgo__taskq_size(&shared.pool);
     if (size == 0)
         return NULL;
     int want = size / tgo__S->nprocs + 1, taken;
-    tgo__task *t = take_inbox(p, &shared.pool, (uint64_t)(want < POOL_BATCH ? want : POOL_BATCH),
+    tgo__task *t = take_inbox(p, &shared.pool, (uint64_t)(want < HALF_RING ? want : HALF_RING),
                               &taken);
     p->c.shared_takes += (uint64_t)taken;
     return t;
