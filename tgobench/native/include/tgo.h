@@ -16,8 +16,8 @@
  * A task may resume on another worker thread after any call that can
  * switch. Each task keeps its own errno across switches, but glibc declares
  * errno's address function const, so a function that reads errno after a
- * switch may be compiled to read the old worker's: read it from a function
- * of its own (not inlined), or use the returned error values.
+ * switch may be compiled to read the old worker's: read it with
+ * tgo_errno(), or use the returned error values.
  */
 #ifndef TGO_H
 #define TGO_H
@@ -105,6 +105,7 @@ void tgo_sleep_ns(uint64_t ns);
 int tgo_current_p(void);                                /* index of the running P */
 int tgo_procs(void);
 uint64_t tgo_now_ns(void);                              /* CLOCK_MONOTONIC */
+int tgo_errno(void) __attribute__((noinline));          /* errno, safe after a switch */
 
 /* Wait group: Add before spawning, Done in the task, Wait for zero. */
 typedef struct tgo_wg tgo_wg;

@@ -256,7 +256,7 @@ int tgo_socket(int domain, int type, int protocol)
 
 /* After a failed call with error e: 1 to try again (interrupted, or woken
  * by readiness), or -errno to return. e is read by the caller right after
- * the call, through tgo__errno(): a task that waited may have resumed on
+ * the call, through tgo_errno(): a task that waited may have resumed on
  * another worker, whose errno is elsewhere. */
 static int await_ready(int fd, bool write, int e)
 {
@@ -274,7 +274,7 @@ ssize_t tgo_read(int fd, void *buf, size_t len)
         ssize_t n = read(fd, buf, len);
         if (n >= 0)
             return n;
-        int r = await_ready(fd, false, tgo__errno());
+        int r = await_ready(fd, false, tgo_errno());
         if (r < 0)
             return r;
     }
@@ -289,7 +289,7 @@ ssize_t tgo_write(int fd, const void *buf, size_t len)
             done += (size_t)n;
             continue;
         }
-        int r = await_ready(fd, true, tgo__errno());
+        int r = await_ready(fd, true, tgo_errno());
         if (r < 0)
             return done ? (ssize_t)done : r;
     }
@@ -302,7 +302,7 @@ int tgo_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
         int c = accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c >= 0)
             return c;
-        int e = tgo__errno();
+        int e = tgo_errno();
         int r = await_ready(fd, false, e == ECONNABORTED ? EINTR : e);
         if (r < 0)
             return r;
@@ -322,7 +322,7 @@ int tgo_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
     int soerr = 0;
     socklen_t len = sizeof soerr;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
-        return -tgo__errno(); /* after the wait: maybe another worker */
+        return -tgo_errno(); /* after the wait: maybe another worker */
     return -soerr;
 }
 

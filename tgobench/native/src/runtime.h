@@ -135,9 +135,6 @@ struct tgo__p {
  * not reuse a thread-local address computed before the switch. */
 tgo__p *tgo__this_p(void) __attribute__((noinline));
 tgo__task *tgo__this_task(void);
-/* errno of the worker running the caller now, its address looked up anew:
- * after a switch, `errno` may be compiled to the old worker's (see tgo.h). */
-int tgo__errno(void) __attribute__((noinline));
 
 /* ---- the scheduler, shared parts (sched.c) ----------------------------- */
 

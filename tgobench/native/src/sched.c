@@ -193,7 +193,9 @@ tgo__task *tgo__this_task(void)
     return p ? p->cur : NULL;
 }
 
-int tgo__errno(void)
+/* Out of line, so that errno's address is looked up on the worker running
+ * the caller now (see tgo.h). */
+int tgo_errno(void)
 {
     return errno;
 }

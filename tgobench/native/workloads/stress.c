@@ -110,13 +110,6 @@ static void stress_abort(void)
     }
 }
 
-/* errno of the worker running the task now: out of line, so that its
- * address is looked up again after a switch (see tgo.h). */
-__attribute__((noinline)) static int errno_now(void)
-{
-    return errno;
-}
-
 static void note_first(_Atomic uint64_t *slot, uint32_t id)
 {
     uint64_t none = 0;
@@ -131,7 +124,7 @@ static void maybe_pause(uint32_t id, uint64_t *rng)
         errno = mine;
         for (uint32_t i = 0; i <= r; i++)
             tgo_yield();
-        if (errno_now() != mine)
+        if (tgo_errno() != mine)
             note_first(&st.errno_lost, id);
     } else if (r == 3) {
         tgo_sleep_ns(1000 * (1 + (uint64_t)rng_next(rng, 50)));
