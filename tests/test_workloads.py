@@ -7,8 +7,10 @@ stacks, which fits only if stacks do not cost a kernel mapping each
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from tests.conftest import WORKLOAD_SPECS, fib
+from tests.conftest import IMPLS, WORKLOAD_SPECS, Driver, driver_path, fib
 
 # Integer parameters only, with documented bounds; rpc and mixed have their own tests.
 CPU_WORKLOADS = ("spawn", "spawn-tree", "yield", "chan", "fib", "skew", "parked", "stress")
@@ -124,6 +126,31 @@ def test_spawn_memory_does_not_grow_with_loops(driver):
     # a leak of the 200k descriptors per loop would add about 20 MB a loop
     assert eight["metrics"]["peak_rss_kib"] < 1.5 * two["metrics"]["peak_rss_kib"] + 8192, (
         two["metrics"]["peak_rss_kib"], eight["metrics"]["peak_rss_kib"])
+
+
+@pytest.mark.parametrize("tasks", [1, 63, 64, 65, 1000])
+def test_spawn_waits_for_every_group_of_its_count(driver, tasks):
+    """spawn waits in groups of 64 tasks: a short last group, one exact group
+    and a group of one still end the wait only after every task ran (the
+    workload's sum of indices fails otherwise)."""
+    answer = run(driver, "spawn", {"tasks": tasks}, loops=3, procs=2)
+    assert answer["ok"] is True, answer
+    assert answer["ops"] == 3 * tasks
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_spawn_out_of_memory_is_an_error_and_the_driver_serves_on(driver_dir, impl):
+    """Under a 600 MB address-space limit, 20M queued task descriptors do not
+    fit: the loop ends with an error naming the fix instead of hanging in its
+    wait, and the next request works."""
+    with Driver(Path("/bin/sh"), "-c", 'ulimit -v 600000 && exec "$0" "$@"',
+                str(driver_path(impl, driver_dir)), "--procs", "2") as d:
+        answer = run(d, "spawn", {"tasks": 20_000_000}, loops=1, timeout=120)
+        assert answer["ok"] is False, answer
+        assert "out of memory after" in answer["error"]
+        assert "lower tasks" in answer["error"]
+        assert run(d, "spawn", {"tasks": 1000})["ok"] is True
+        assert d.close() == 0, d.stderr
 
 
 @pytest.mark.parametrize("workload", ["spawn", "parked"])
