@@ -138,18 +138,37 @@ def test_spawn_waits_for_every_group_of_its_count(driver, tasks):
     assert answer["ops"] == 3 * tasks
 
 
+@pytest.mark.parametrize(("fanout", "depth"), [(1, 30), (64, 1), (2, 6), (7, 3), (4, 5)])
+def test_spawn_tree_waits_for_every_group_of_its_count(driver, fanout, depth):
+    """spawn-tree waits in subtrees of at least 64 nodes and counts the nodes
+    above them one by one: trees whose groups sit at the root, one level
+    down and deeper all end the wait only after every node ran."""
+    answer = run(driver, "spawn-tree", {"fanout": fanout, "depth": depth}, loops=3, procs=2)
+    assert answer["ok"] is True, answer
+    assert answer["ops"] == 3 * sum(fanout**i for i in range(depth + 1))
+
+
+# Under a 600 MB address-space limit these do not fit: 20M queued task
+# descriptors, a tree of 17M nodes.
+TOO_BIG = {"spawn": ({"tasks": 20_000_000}, "out of memory after", "lower tasks"),
+           "spawn-tree": ({"fanout": 64, "depth": 4}, "out of memory spawning", "lower depth")}
+
+
+@pytest.mark.parametrize("workload", sorted(TOO_BIG))
 @pytest.mark.parametrize("impl", IMPLS)
-def test_spawn_out_of_memory_is_an_error_and_the_driver_serves_on(driver_dir, impl):
-    """Under a 600 MB address-space limit, 20M queued task descriptors do not
-    fit: the loop ends with an error naming the fix instead of hanging in its
-    wait, and the next request works."""
+def test_running_out_of_memory_mid_spawn_is_an_error_and_the_driver_serves_on(
+        driver_dir, impl, workload):
+    """The loop ends with an error naming the fix instead of hanging in its
+    wait (the tasks never spawned are counted as done), and the next request
+    works."""
+    params, problem, fix = TOO_BIG[workload]
     with Driver(Path("/bin/sh"), "-c", 'ulimit -v 600000 && exec "$0" "$@"',
                 str(driver_path(impl, driver_dir)), "--procs", "2") as d:
-        answer = run(d, "spawn", {"tasks": 20_000_000}, loops=1, timeout=120)
+        answer = run(d, workload, params, loops=1, timeout=120)
         assert answer["ok"] is False, answer
-        assert "out of memory after" in answer["error"]
-        assert "lower tasks" in answer["error"]
-        assert run(d, "spawn", {"tasks": 1000})["ok"] is True
+        assert problem in answer["error"] and fix in answer["error"], answer
+        small, ops = SMALL[workload]
+        assert run(d, workload, small)["ops"] == LOOPS * ops
         assert d.close() == 0, d.stderr
 
 

@@ -1,10 +1,14 @@
 package main
 
 // spawn-tree: recursive spawn from one goroutine: every node of depth < d
-// adds b to the tree's WaitGroup and starts b children, so the tree has
-// sum_{i=0..d} b^i nodes and every P but the first gets its work by
-// stealing. Each node marks its own slot (numbered breadth-first); every
-// slot must be marked exactly once.
+// starts b children, so the tree has sum_{i=0..d} b^i nodes and every P but
+// the first gets its work by stealing. Each node marks its own slot
+// (numbered breadth-first); every slot must be marked exactly once.
+//
+// The wait counts in two levels, as the C workload's does: the subtrees
+// rooted at the deepest level whose subtrees have at least spawnGroup nodes
+// are the groups, each counted down by its nodes on lines of its own; the
+// WaitGroup counts the groups and the few nodes above them.
 
 import (
 	"fmt"
@@ -47,23 +51,51 @@ func spawnTreeLoop(a *args) (loopResult, error) {
 		return loopResult{}, fmt.Errorf("fanout %d and depth %d give more than 1e8 nodes; lower depth or fanout", fanout, depth)
 	}
 	ran := make([]uint8, nodes)
+	// Groups are the subtrees rooted at groupDepth; with fewer than
+	// spawnGroup nodes in all, the whole tree is one group.
+	groupDepth := 0
+	for k := depth; k > 0; k-- {
+		if treeSize(fanout, depth-k) >= spawnGroup {
+			groupDepth = k
+			break
+		}
+	}
+	groupSize := int64(treeSize(fanout, depth-groupDepth))
+	ngroups := 1 // fanout^groupDepth
+	for k := 0; k < groupDepth; k++ {
+		ngroups *= fanout
+	}
+	groups := make([]groupCount, ngroups)
+	for g := range groups {
+		groups[g].left.Store(groupSize)
+	}
 	var wg sync.WaitGroup
-	// node idx's children are idx*fanout+1 .. idx*fanout+fanout.
-	var node func(idx, below int)
-	node = func(idx, below int) {
+	// the nodes down to the group depth, each group standing for its root
+	wg.Add(treeSize(fanout, groupDepth))
+
+	// Node idx's children are idx*fanout+1 .. idx*fanout+fanout; where is
+	// its position in its level above the groups, else its group.
+	var node func(idx, where, level int)
+	node = func(idx, where, level int) {
 		ran[idx]++
-		if below > 0 {
-			wg.Add(fanout)
-			for j := 1; j <= fanout; j++ {
-				go node(idx*fanout+j, below-1)
+		if level < depth {
+			for j := 0; j < fanout; j++ {
+				child := where
+				if level < groupDepth {
+					child = where*fanout + j
+				}
+				go node(idx*fanout+1+j, child, level+1)
 			}
 		}
-		wg.Done()
+		if level < groupDepth {
+			wg.Done()
+		} else if groups[where].left.Add(-1) == 0 {
+			wg.Done()
+		}
 	}
 
 	start := time.Now()
-	wg.Add(1)
-	go node(0, depth)
+	go node(0, 0, 0)
 	wg.Wait()
 	elapsed := time.Since(start)
 

@@ -1,49 +1,41 @@
 /*
- * spawn-tree - recursive spawn from one task: every node of depth < d adds
- * b to the tree's wait group and spawns b children, so the tree has
- * sum_{i=0..d} b^i nodes and every P but the first gets its work by
- * stealing. Each node counts itself in its P's slot; the count must match.
+ * spawn-tree - recursive spawn from one task: every node of depth < d
+ * spawns b children, so the tree has sum_{i=0..d} b^i nodes and every P but
+ * the first gets its work by stealing. Each node counts itself in its P's
+ * slot; the count must match.
+ *
+ * The wait counts in two levels, as spawn's does, so that the workload's
+ * bookkeeping is not the hot spot it measures: the subtrees rooted at depth
+ * group_depth, the deepest of at least GROUP nodes, are the groups, each
+ * counted down on lines of its own by its nodes; the wait group counts the
+ * groups and the few nodes above them. A node above the groups carries its
+ * position in its level, and a node in a group the group's number.
  */
+#include <stdlib.h>
+
 #include "workload.h"
 #include "wl_util.h"
 
 enum { P_FANOUT, P_DEPTH };
+enum { GROUP = 64, MAX_DEPTH = 30, BELOW_BITS = 8 };
 
 #define MAX_NODES 100000000ull
 
 static const wl_param_spec params[] = {
     [P_FANOUT] = {"fanout", WL_INT, 4, 1, 64, NULL, NULL,
                   "children per inner node"},
-    [P_DEPTH] = {"depth", WL_INT, 10, 0, 30, NULL, NULL,
+    [P_DEPTH] = {"depth", WL_INT, 10, 0, MAX_DEPTH, NULL, NULL,
                  "levels below the root (the tree has at most 1e8 nodes)"},
 };
 
 static struct {
-    tgo_wg *done;
-    int fanout;
+    tgo_wg *done;             /* counts the groups and the nodes above them */
+    wl_slot *left;            /* per group: its nodes not yet done */
+    int fanout, depth, group_depth;
+    uint64_t subtree[MAX_DEPTH + 1];  /* nodes in a subtree rooted at depth k */
     _Atomic int spawn_failed;
     wl_per_p nodes;
 } st;
-
-/* arg: the levels still to grow below this node. */
-static void tree_node(void *arg)
-{
-    uintptr_t below = (uintptr_t)arg;
-    wl_per_p_add(st.nodes, 1);
-    if (below > 0) {
-        int b = st.fanout;
-        tgo_wg_add(st.done, b);
-        int i = 0;
-        while (i < b && tgo_spawn(tree_node, (void *)(below - 1)) == 0)
-            i++;
-        if (i < b) {
-            atomic_store_explicit(&st.spawn_failed, 1, memory_order_relaxed);
-            for (; i < b; i++)
-                tgo_wg_done(st.done);
-        }
-    }
-    tgo_wg_done(st.done);
-}
 
 /* sum_{i=0..depth} fanout^i, or 0 when it exceeds MAX_NODES. */
 static uint64_t tree_size(uint64_t fanout, uint64_t depth)
@@ -58,6 +50,84 @@ static uint64_t tree_size(uint64_t fanout, uint64_t depth)
     return total;
 }
 
+/* A node's argument: where it is (its position in its level above the
+ * groups, else its group) and the levels below it. */
+static void *node_arg(uint64_t where, uint64_t below)
+{
+    return (void *)(uintptr_t)(where << BELOW_BITS | below);
+}
+
+/* Count down a node that ran, or (whole) the subtree rooted at it whose
+ * spawn failed. Above the groups, the wait group counts each node and, for
+ * each group, its root: a subtree there is tree_size(b, group_depth - depth)
+ * of its units. */
+static void count_down(uint64_t where, int depth, bool whole)
+{
+    if (depth < st.group_depth) {
+        uint64_t n = whole ? tree_size((uint64_t)st.fanout, (uint64_t)(st.group_depth - depth)) : 1;
+        tgo_wg_add(st.done, -(int64_t)n);
+        return;
+    }
+    uint64_t n = whole ? st.subtree[depth] : 1;
+    _Atomic uint64_t *left = &st.left[where].v;
+    /* acq_rel: the group's other nodes' writes happen before the wait group
+     * hears of the group, and so before the waiter reads the slots */
+    if (atomic_fetch_sub_explicit(left, n, memory_order_acq_rel) == n)
+        tgo_wg_done(st.done);
+}
+
+static void tree_node(void *arg)
+{
+    uint64_t where = (uintptr_t)arg >> BELOW_BITS, below = (uintptr_t)arg & ((1u << BELOW_BITS) - 1);
+    int depth = st.depth - (int)below;
+    wl_per_p_add(st.nodes, 1);
+    for (uint64_t j = 0; below > 0 && j < (uint64_t)st.fanout; j++) {
+        /* a position down to the group depth, where it numbers the group */
+        uint64_t child = depth < st.group_depth ? where * (uint64_t)st.fanout + j : where;
+        if (tgo_spawn(tree_node, node_arg(child, below - 1)) != 0) {
+            atomic_store_explicit(&st.spawn_failed, 1, memory_order_relaxed);
+            count_down(child, depth + 1, true);
+        }
+    }
+    count_down(where, depth, false);
+}
+
+/* The group depth, the group counters and the wait group's count for the
+ * tree of st.fanout and st.depth; -1: out of memory. */
+static int counts_new(void)
+{
+    int d = st.depth;
+    for (int k = 0; k <= d; k++)
+        st.subtree[k] = tree_size((uint64_t)st.fanout, (uint64_t)(d - k));
+    st.group_depth = 0;
+    for (int k = d; k > 0; k--)
+        if (st.subtree[k] >= GROUP) {
+            st.group_depth = k;
+            break;
+        }
+    uint64_t groups = st.group_depth ? tree_size((uint64_t)st.fanout, (uint64_t)st.group_depth) -
+                                       tree_size((uint64_t)st.fanout, (uint64_t)st.group_depth - 1)
+                                     : 1;
+    st.done = tgo_wg_new();
+    st.left = aligned_alloc(sizeof(wl_slot), groups * sizeof(wl_slot));
+    if (!st.done || !st.left)
+        return -1;
+    for (uint64_t g = 0; g < groups; g++)
+        atomic_store_explicit(&st.left[g].v, st.subtree[st.group_depth], memory_order_relaxed);
+    /* the nodes down to the group depth, each group standing for its root */
+    tgo_wg_add(st.done, (int64_t)tree_size((uint64_t)st.fanout, (uint64_t)st.group_depth));
+    return 0;
+}
+
+static void counts_free(void)
+{
+    if (st.done)
+        tgo_wg_free(st.done);
+    free(st.left);
+    st.done = NULL;
+    st.left = NULL;
+}
+
 static int spawn_tree_loop(const wl_args *args, wl_loop_out *out)
 {
     int fanout = (int)args->num[P_FANOUT], depth = (int)args->num[P_DEPTH];
@@ -67,24 +137,24 @@ static int spawn_tree_loop(const wl_args *args, wl_loop_out *out)
                 "lower depth or fanout", fanout, depth);
         return -1;
     }
-    st.done = tgo_wg_new();
-    if (!st.done) {
-        wl_fail(out, "spawn-tree: out of memory allocating a wait group");
-        return -1;
-    }
     st.fanout = fanout;
+    st.depth = depth;
     atomic_store(&st.spawn_failed, 0);
     wl_per_p_reset(st.nodes);
+    if (counts_new() != 0) {
+        counts_free();
+        wl_fail(out, "spawn-tree: out of memory allocating the wait's counters");
+        return -1;
+    }
 
     uint64_t t0 = tgo_now_ns();
-    tgo_wg_add(st.done, 1);
-    if (tgo_spawn(tree_node, (void *)(uintptr_t)depth) != 0) {
+    if (tgo_spawn(tree_node, node_arg(0, (uint64_t)depth)) != 0) {
         atomic_store(&st.spawn_failed, 1);
-        tgo_wg_done(st.done);
+        count_down(0, 0, true);
     }
     tgo_wg_wait(st.done);
     uint64_t t1 = tgo_now_ns();
-    tgo_wg_free(st.done);
+    counts_free();
 
     if (atomic_load(&st.spawn_failed)) {
         wl_fail(out, "spawn-tree: out of memory spawning %llu nodes; "
