@@ -11,8 +11,6 @@
  * between the CPUs on nearly every task: a fifth of tgo's time per task and
  * a quarter of gmp's on 2 CPUs, and more with every CPU added.
  */
-#include <stdlib.h>
-
 #include "workload.h"
 #include "wl_util.h"
 
@@ -28,48 +26,15 @@ static const wl_param_spec params[] = {
 enum { GROUP = 64 };
 
 static struct {
-    tgo_wg *done;            /* counts the groups not yet empty */
-    wl_slot *left;           /* per group: its tasks not yet done */
+    wl_groups wait;
     wl_per_p index_sum;
 } st;
 
-/* acq_rel: the group's other tasks' writes happen before the wait group
- * hears of the group, and so before the waiter reads the slots. */
-static void task_done(uint64_t index)
-{
-    if (atomic_fetch_sub_explicit(&st.left[index / GROUP].v, 1, memory_order_acq_rel) == 1)
-        tgo_wg_done(st.done);
-}
-
 static void spawn_task(void *arg)
 {
-    wl_per_p_add(st.index_sum, (uint64_t)(uintptr_t)arg);
-    task_done((uint64_t)(uintptr_t)arg);
-}
-
-/* The wait group and the group counters for n tasks; -1: out of memory. */
-static int counts_new(uint64_t n)
-{
-    uint64_t groups = (n + GROUP - 1) / GROUP;
-    st.done = tgo_wg_new();
-    st.left = aligned_alloc(sizeof(wl_slot), groups * sizeof(wl_slot));
-    if (!st.done || !st.left)
-        return -1;
-    for (uint64_t g = 0; g < groups; g++) {
-        uint64_t size = g + 1 < groups ? GROUP : n - g * GROUP;
-        atomic_store_explicit(&st.left[g].v, size, memory_order_relaxed);
-    }
-    tgo_wg_add(st.done, (int64_t)groups);
-    return 0;
-}
-
-static void counts_free(void)
-{
-    if (st.done)
-        tgo_wg_free(st.done);
-    free(st.left);
-    st.done = NULL;
-    st.left = NULL;
+    uint64_t index = (uintptr_t)arg;
+    wl_per_p_add(st.index_sum, index);
+    wl_groups_done(&st.wait, index / GROUP, 1);
 }
 
 static int spawn_loop(const wl_args *args, wl_loop_out *out)
@@ -77,8 +42,9 @@ static int spawn_loop(const wl_args *args, wl_loop_out *out)
     uint64_t n = (uint64_t)args->num[P_TASKS];
     wl_per_p_reset(st.index_sum);
 
-    if (counts_new(n) != 0) {
-        counts_free();
+    uint64_t groups = (n + GROUP - 1) / GROUP;
+    if (wl_groups_new(&st.wait, groups, GROUP, n - (groups - 1) * GROUP, 0) != 0) {
+        wl_groups_free(&st.wait);
         wl_fail(out, "spawn: out of memory allocating the wait's counters");
         return -1;
     }
@@ -90,10 +56,10 @@ static int spawn_loop(const wl_args *args, wl_loop_out *out)
             break;
     }
     for (uint64_t i = spawned; i < n; i++)   /* unblock the wait on failure */
-        task_done(i);
-    tgo_wg_wait(st.done);
+        wl_groups_done(&st.wait, i / GROUP, 1);
+    tgo_wg_wait(st.wait.done);
     uint64_t t1 = tgo_now_ns();
-    counts_free();
+    wl_groups_free(&st.wait);
 
     if (spawned < n) {
         wl_fail(out, "spawn: out of memory after %llu of %llu tasks; "

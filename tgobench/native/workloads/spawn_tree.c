@@ -11,8 +11,6 @@
  * groups and the few nodes above them. A node above the groups carries its
  * position in its level, and a node in a group the group's number.
  */
-#include <stdlib.h>
-
 #include "workload.h"
 #include "wl_util.h"
 
@@ -29,8 +27,7 @@ static const wl_param_spec params[] = {
 };
 
 static struct {
-    tgo_wg *done;             /* counts the groups and the nodes above them */
-    wl_slot *left;            /* per group: its nodes not yet done */
+    wl_groups wait;           /* the wait group also counts the nodes above */
     int fanout, depth, group_depth;
     uint64_t subtree[MAX_DEPTH + 1];  /* nodes in a subtree rooted at depth k */
     _Atomic int spawn_failed;
@@ -65,15 +62,10 @@ static void count_down(uint64_t where, int depth, bool whole)
 {
     if (depth < st.group_depth) {
         uint64_t n = whole ? tree_size((uint64_t)st.fanout, (uint64_t)(st.group_depth - depth)) : 1;
-        tgo_wg_add(st.done, -(int64_t)n);
+        tgo_wg_add(st.wait.done, -(int64_t)n);
         return;
     }
-    uint64_t n = whole ? st.subtree[depth] : 1;
-    _Atomic uint64_t *left = &st.left[where].v;
-    /* acq_rel: the group's other nodes' writes happen before the wait group
-     * hears of the group, and so before the waiter reads the slots */
-    if (atomic_fetch_sub_explicit(left, n, memory_order_acq_rel) == n)
-        tgo_wg_done(st.done);
+    wl_groups_done(&st.wait, where, whole ? st.subtree[depth] : 1);
 }
 
 static void tree_node(void *arg)
@@ -92,8 +84,9 @@ static void tree_node(void *arg)
     count_down(where, depth, false);
 }
 
-/* The group depth, the group counters and the wait group's count for the
- * tree of st.fanout and st.depth; -1: out of memory. */
+/* The group depth and the wait for the tree of st.fanout and st.depth:
+ * the groups, and the nodes above them counted one by one; -1: out of
+ * memory. */
 static int counts_new(void)
 {
     int d = st.depth;
@@ -105,27 +98,10 @@ static int counts_new(void)
             st.group_depth = k;
             break;
         }
-    uint64_t groups = st.group_depth ? tree_size((uint64_t)st.fanout, (uint64_t)st.group_depth) -
-                                       tree_size((uint64_t)st.fanout, (uint64_t)st.group_depth - 1)
-                                     : 1;
-    st.done = tgo_wg_new();
-    st.left = aligned_alloc(sizeof(wl_slot), groups * sizeof(wl_slot));
-    if (!st.done || !st.left)
-        return -1;
-    for (uint64_t g = 0; g < groups; g++)
-        atomic_store_explicit(&st.left[g].v, st.subtree[st.group_depth], memory_order_relaxed);
-    /* the nodes down to the group depth, each group standing for its root */
-    tgo_wg_add(st.done, (int64_t)tree_size((uint64_t)st.fanout, (uint64_t)st.group_depth));
-    return 0;
-}
-
-static void counts_free(void)
-{
-    if (st.done)
-        tgo_wg_free(st.done);
-    free(st.left);
-    st.done = NULL;
-    st.left = NULL;
+    uint64_t above = st.group_depth ? tree_size((uint64_t)st.fanout, (uint64_t)st.group_depth - 1) : 0;
+    uint64_t groups = tree_size((uint64_t)st.fanout, (uint64_t)st.group_depth) - above;
+    uint64_t size = st.subtree[st.group_depth];
+    return wl_groups_new(&st.wait, groups, size, size, above);
 }
 
 static int spawn_tree_loop(const wl_args *args, wl_loop_out *out)
@@ -142,7 +118,7 @@ static int spawn_tree_loop(const wl_args *args, wl_loop_out *out)
     atomic_store(&st.spawn_failed, 0);
     wl_per_p_reset(st.nodes);
     if (counts_new() != 0) {
-        counts_free();
+        wl_groups_free(&st.wait);
         wl_fail(out, "spawn-tree: out of memory allocating the wait's counters");
         return -1;
     }
@@ -152,9 +128,9 @@ static int spawn_tree_loop(const wl_args *args, wl_loop_out *out)
         atomic_store(&st.spawn_failed, 1);
         count_down(0, 0, true);
     }
-    tgo_wg_wait(st.done);
+    tgo_wg_wait(st.wait.done);
     uint64_t t1 = tgo_now_ns();
-    counts_free();
+    wl_groups_free(&st.wait);
 
     if (atomic_load(&st.spawn_failed)) {
         wl_fail(out, "spawn-tree: out of memory spawning %llu nodes; "

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "tgo.h"
@@ -57,6 +58,50 @@ static inline uint64_t wl_per_p_sum(wl_per_p slots)
     for (int p = 0; p < TGO_MAX_PROCS; p++)
         sum += wl_per_p_get(slots, p);
     return sum;
+}
+
+/* A wait in two levels, for workloads whose tasks are too short to all
+ * write one wait-group counter: tasks count down their group's counter,
+ * on lines of its own, and the task that empties a group tells the wait
+ * group, which counts the groups and any units the caller adds. */
+typedef struct wl_groups {
+    tgo_wg *done;
+    wl_slot *left;            /* per group: its tasks not yet done */
+} wl_groups;
+
+/* ngroups groups of size tasks, the last of last_size, and extra units
+ * counted straight on the wait group. -1: out of memory (call
+ * wl_groups_free all the same). */
+static inline int wl_groups_new(wl_groups *w, uint64_t ngroups, uint64_t size,
+                                uint64_t last_size, uint64_t extra)
+{
+    w->done = tgo_wg_new();
+    w->left = aligned_alloc(sizeof(wl_slot), ngroups * sizeof(wl_slot));
+    if (!w->done || !w->left)
+        return -1;
+    for (uint64_t g = 0; g < ngroups; g++)
+        atomic_store_explicit(&w->left[g].v, g + 1 < ngroups ? size : last_size,
+                              memory_order_relaxed);
+    tgo_wg_add(w->done, (int64_t)(ngroups + extra));
+    return 0;
+}
+
+/* n tasks of group g are done. acq_rel: the group's other tasks' writes
+ * happen before the wait group hears of the group, and so before the
+ * waiter reads what they wrote. */
+static inline void wl_groups_done(wl_groups *w, uint64_t g, uint64_t n)
+{
+    if (atomic_fetch_sub_explicit(&w->left[g].v, n, memory_order_acq_rel) == n)
+        tgo_wg_done(w->done);
+}
+
+static inline void wl_groups_free(wl_groups *w)
+{
+    if (w->done)
+        tgo_wg_free(w->done);
+    free(w->left);
+    w->done = NULL;
+    w->left = NULL;
 }
 
 /* CPU work: `steps` steps of Knuth's MMIX LCG from x (the Go driver's burn
