@@ -5,11 +5,11 @@
  *
  * The wait counts in two levels, so that the workload's bookkeeping is not
  * the hot spot it measures (see wl_util.h). A task counts down the group of
- * GROUP consecutive indices it belongs to, a counter on lines of its own,
- * and the task that empties a group tells the wait group, which counts
- * groups. With one wait-group counter that every task wrote, its line moved
- * between the CPUs on nearly every task: a fifth of tgo's time per task and
- * a quarter of gmp's on 2 CPUs, and more with every CPU added.
+ * WL_GROUP_TASKS consecutive indices it belongs to, a counter on lines of
+ * its own, and the task that empties a group tells the wait group, which
+ * counts groups. With one wait-group counter that every task wrote, its
+ * line moved between the CPUs on nearly every task: a fifth of tgo's time
+ * per task and a quarter of gmp's on 2 CPUs, and more with every CPU added.
  */
 #include "workload.h"
 #include "wl_util.h"
@@ -21,10 +21,6 @@ static const wl_param_spec params[] = {
                  "tasks spawned per loop"},
 };
 
-/* smaller than the batch a P takes from a shared queue at once (half a
- * ring, 128), so that a group's tasks seldom run on two Ps at once */
-enum { GROUP = 64 };
-
 static struct {
     wl_groups wait;
     wl_per_p index_sum;
@@ -34,7 +30,7 @@ static void spawn_task(void *arg)
 {
     uint64_t index = (uintptr_t)arg;
     wl_per_p_add(st.index_sum, index);
-    wl_groups_done(&st.wait, index / GROUP, 1);
+    wl_groups_done(&st.wait, index / WL_GROUP_TASKS, 1);
 }
 
 static int spawn_loop(const wl_args *args, wl_loop_out *out)
@@ -42,8 +38,9 @@ static int spawn_loop(const wl_args *args, wl_loop_out *out)
     uint64_t n = (uint64_t)args->num[P_TASKS];
     wl_per_p_reset(st.index_sum);
 
-    uint64_t groups = (n + GROUP - 1) / GROUP;
-    if (wl_groups_new(&st.wait, groups, GROUP, n - (groups - 1) * GROUP, 0) != 0) {
+    uint64_t groups = (n + WL_GROUP_TASKS - 1) / WL_GROUP_TASKS;
+    uint64_t last = n - (groups - 1) * WL_GROUP_TASKS;
+    if (wl_groups_new(&st.wait, groups, WL_GROUP_TASKS, last, 0) != 0) {
         wl_groups_free(&st.wait);
         wl_fail(out, "spawn: out of memory allocating the wait's counters");
         return -1;
@@ -56,7 +53,7 @@ static int spawn_loop(const wl_args *args, wl_loop_out *out)
             break;
     }
     for (uint64_t i = spawned; i < n; i++)   /* unblock the wait on failure */
-        wl_groups_done(&st.wait, i / GROUP, 1);
+        wl_groups_done(&st.wait, i / WL_GROUP_TASKS, 1);
     tgo_wg_wait(st.wait.done);
     uint64_t t1 = tgo_now_ns();
     wl_groups_free(&st.wait);

@@ -6,16 +6,17 @@
  *
  * The wait counts in two levels, as spawn's does, so that the workload's
  * bookkeeping is not the hot spot it measures: the subtrees rooted at depth
- * group_depth, the deepest of at least GROUP nodes, are the groups, each
- * counted down on lines of its own by its nodes; the wait group counts the
- * groups and the few nodes above them. A node above the groups carries its
- * position in its level, and a node in a group the group's number.
+ * group_depth, the deepest whose subtrees have at least WL_GROUP_TASKS
+ * nodes, are the groups, each counted down on lines of its own by its
+ * nodes; the wait group counts the groups and the few nodes above them. A
+ * node above the groups carries its position in its level, and a node in a
+ * group the group's number.
  */
 #include "workload.h"
 #include "wl_util.h"
 
 enum { P_FANOUT, P_DEPTH };
-enum { GROUP = 64, MAX_DEPTH = 30, BELOW_BITS = 8 };
+enum { MAX_DEPTH = 30, BELOW_BITS = 8 };
 
 #define MAX_NODES 100000000ull
 
@@ -94,7 +95,7 @@ static int counts_new(void)
         st.subtree[k] = tree_size((uint64_t)st.fanout, (uint64_t)(d - k));
     st.group_depth = 0;
     for (int k = d; k > 0; k--)
-        if (st.subtree[k] >= GROUP) {
+        if (st.subtree[k] >= WL_GROUP_TASKS) {
             st.group_depth = k;
             break;
         }

@@ -64,6 +64,11 @@ static inline uint64_t wl_per_p_sum(wl_per_p slots)
  * write one wait-group counter: tasks count down their group's counter,
  * on lines of its own, and the task that empties a group tells the wait
  * group, which counts the groups and any units the caller adds. */
+/* Tasks per group: fewer than the batch a P takes from a shared queue at
+ * once (half a ring, 128), so that a group's tasks seldom run on two Ps at
+ * once, and enough that the wait group hears from one task in that many. */
+enum { WL_GROUP_TASKS = 64 };
+
 typedef struct wl_groups {
     tgo_wg *done;
     wl_slot *left;            /* per group: its tasks not yet done */
