@@ -17,6 +17,7 @@ import tgobench
 from tgobench import results, runner
 from tgobench.errors import UserError
 from tgobench.runner import RunRequest
+from tgobench.stats import RatioInterval
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Few, short pyperf processes: these tests check behaviour, not numbers.
@@ -250,13 +251,24 @@ def test_summary_of_the_fixture():
                            "(too few processes for a 95% interval)"]
 
 
+@pytest.mark.parametrize("low, high, line", [
+    (1.10, 1.30, "gmp ran 1.20 times faster than tgo on k (95% CI 1.10-1.30)"),
+    (0.50, 0.80, "tgo ran 1.67 times faster than gmp on k (95% CI 1.25-2.00)"),
+    (0.97, 1.03, "no significant difference between gmp and tgo on k (time ratio 1.00, 95% CI 0.97-1.03)"),
+])
+def test_verdict_lines_name_the_faster_side_only_when_the_interval_excludes_one(low, high, line):
+    ratio = 0.6 if high < 1 else (1.0 if low < 1 else 1.2)
+    interval = RatioInterval(ratio, low, high, 0.95)
+    assert runner._verdict("gmp", "tgo", interval, "k") == line
+
+
 @pytest.mark.slow
 def test_quick_suite_end_to_end(driver_dir, tmp_path):
     env = dict(os.environ, TGOBENCH_DRIVER_DIR=str(driver_dir))
     env.pop("TGOBENCH_FAKE_DIE", None)
     proc = cli("run", "--suite", "quick", "-o", "q.json", env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "times faster than" in proc.stdout
+    assert "times faster than" in proc.stdout or "no significant difference" in proc.stdout
     loaded = results.load(tmp_path / "q.json")
     assert {b.id.impl for b in loaded.benchmarks} == {"tgo", "gmp"}
     assert all(len(b.metrics) == len(b.values) and b.metrics[0]["counters"] for b in loaded.benchmarks)

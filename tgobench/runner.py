@@ -376,12 +376,13 @@ def _verdict(first: str, other: str, interval: RatioInterval, key: str) -> str:
         fast, slow, ratio = other, first, 1 / interval.ratio
         low = 1 / interval.high if interval.high > 0 else 0.0
         high = 1 / interval.low if interval.low > 0 else math.inf
-    if interval.bounded:
-        ci = f"95% CI {low:.2f}-{high:.2f}"
-        if low <= 1 <= high:
-            ci += ", not a significant difference"
-    else:
-        ci = "too few processes for a 95% interval"
+    if not interval.bounded:
+        return (f"{fast} ran {ratio:.2f} times faster than {slow} on {key} "
+                "(too few processes for a 95% interval)")
+    ci = f"95% CI {low:.2f}-{high:.2f}"
+    if low <= 1 <= high:
+        # "ran 1.00 times faster" would read as a finding; the interval says there is none
+        return f"no significant difference between {fast} and {slow} on {key} (time ratio {ratio:.2f}, {ci})"
     return f"{fast} ran {ratio:.2f} times faster than {slow} on {key} ({ci})"
 
 
