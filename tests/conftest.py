@@ -245,3 +245,16 @@ def fib(n: int) -> int:
     for _ in range(n):
         a, b = b, a + b
     return a
+
+
+def assert_send_lag(metrics: dict, mode: str) -> None:
+    """An open loop's send lag: present only there, and, since no request
+    can be answered before it is sent, at most its latency at every
+    percentile."""
+    if mode != "open":
+        assert "send_lag_ns" not in metrics
+        return
+    lag, lat = metrics["send_lag_ns"], metrics["latency_ns"]
+    assert list(lag) == ["p50", "p99", "max"]
+    assert 0 <= lag["p50"] <= lag["p99"] <= lag["max"]
+    assert all(lag[p] <= lat[p] for p in lag), (lag, lat)

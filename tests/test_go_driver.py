@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import tgobench
-from tests.conftest import WORKLOAD_SPECS, Driver, fib
+from tests.conftest import WORKLOAD_SPECS, Driver, assert_send_lag, fib
 from tests.test_driver import (BAD_LINES, SMALL, assert_each_input_answered, assert_error,
                                assert_works, protocol_inputs)
 # The same behaviour is asked of every driver: these run here on the Go one
@@ -203,6 +203,7 @@ def test_rpc_open_loop_sends_every_scheduled_request(driver):
     assert answer["ops"] == 200
     assert answer["elapsed_ns"] >= 99_000_000  # the last request is due at 99.5 ms
     assert_rpc_metrics(answer["metrics"])
+    assert_send_lag(answer["metrics"], "open")
 
 
 def test_rpc_beyond_the_descriptor_limit_is_an_error_and_nothing_leaks(go_path):

@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import IMPLS, Driver, driver_path
+from tests.conftest import IMPLS, Driver, assert_send_lag, driver_path
 
 RPC_METRICS = {"throughput_per_s", "latency_ns", "fds_before", "fds_after"}
 MIXED_METRICS = {"cycles_per_s", "sched_lat_p99_ns"}
@@ -50,7 +50,9 @@ def assert_rpc_ok(answer: dict, ops: int) -> dict:
     assert answer["unit"] == "request"
     assert answer["ops"] == ops
     metrics = answer["metrics"]
-    assert set(metrics) == RPC_METRICS | DRIVER_METRICS
+    mode = answer["params"]["mode"]
+    assert set(metrics) == RPC_METRICS | DRIVER_METRICS | ({"send_lag_ns"} if mode == "open" else set())
+    assert_send_lag(metrics, mode)
     lat = metrics["latency_ns"]
     assert list(lat) == ["p50", "p90", "p99", "p999", "max"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"]

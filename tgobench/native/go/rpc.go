@@ -11,9 +11,13 @@ package main
 // Closed loop: each client sends `requests` requests, one at a time, per
 // loop; latency is from send to reply. Open loop: the clients together send
 // at `rate` requests per second for `duration_ms`, connection c's k-th
-// request scheduled at (k*conns + c)/rate seconds from the start; latency
-// is measured from the scheduled send time, so a stalled server shows as
-// latency instead of as fewer requests (no coordinated omission).
+// request scheduled at (k*conns + c)/rate seconds from the start. Each
+// connection has a sender goroutine, which sleeps until a request is due and
+// writes it, and a receiver goroutine, which checks the replies; latency is
+// measured from the scheduled send time, so a slow reply never delays a
+// later send and a stalled server shows as latency instead of as fewer
+// requests (no coordinated omission). send_lag_ns is how late the sender
+// woke for each request, the part of the latency before the write.
 //
 // Timed: from the moment every client may start until the last reply.
 // Not timed: listening, connecting and accepting the connections, and
@@ -43,7 +47,8 @@ var rpcWorkload = &workload{
 	name: "rpc",
 	unit: "request",
 	help: "loopback TCP echo, a server goroutine per connection and a client goroutine " +
-		"per connection; closed loop, or open loop at a fixed rate",
+		"per connection (open loop: a sender and a receiver); closed loop, or open loop at a " +
+		"fixed rate with latency from each request's scheduled send time",
 	params: []paramSpec{
 		{name: "conns", typ: intParam, def: int64(64), min: 1, max: 100000,
 			help: "connections, each with its own client and server goroutine"},
@@ -153,35 +158,53 @@ func echo(conn *net.TCPConn, maxSize int) error {
 	}
 }
 
-// client is one connection's requester; it reuses its buffers.
+// client is one connection's requester; it reuses its buffers. In the open
+// loop the sender writes out and the receiver reads into in and builds the
+// expected reply in want.
 type client struct {
 	id   uint64
 	conn *net.TCPConn
 	r    *bufio.Reader
 	out  []byte
 	in   []byte
+	want []byte
 }
 
 func newClient(id int, conn *net.TCPConn, size int) *client {
 	c := &client{id: uint64(id), conn: conn, r: bufio.NewReader(conn),
-		out: make([]byte, frameHeader+size), in: make([]byte, frameHeader+size)}
+		out: make([]byte, frameHeader+size), in: make([]byte, frameHeader+size),
+		want: make([]byte, frameHeader+size)}
 	binary.LittleEndian.PutUint32(c.out, uint32(size))
+	binary.LittleEndian.PutUint32(c.want, uint32(size))
 	return c
 }
 
-// roundTrip sends request seq and checks its reply.
-func (c *client) roundTrip(seq uint64) error {
+// send writes request seq.
+func (c *client) send(seq uint64) error {
 	fillPayload(c.out[frameHeader:], c.id, seq)
 	if _, err := c.conn.Write(c.out); err != nil {
 		return fmt.Errorf("connection %d, request %d: writing: %w", c.id, seq, err)
 	}
+	return nil
+}
+
+// receive reads the reply to request seq and checks it against want.
+func (c *client) receive(seq uint64, want []byte) error {
 	if _, err := io.ReadFull(c.r, c.in); err != nil {
 		return fmt.Errorf("connection %d, request %d: reading the reply: %w", c.id, seq, err)
 	}
-	if !bytes.Equal(c.in, c.out) {
+	if !bytes.Equal(c.in, want) {
 		return fmt.Errorf("connection %d, request %d: the reply differs from the request", c.id, seq)
 	}
 	return nil
+}
+
+// roundTrip sends request seq and checks its reply.
+func (c *client) roundTrip(seq uint64) error {
+	if err := c.send(seq); err != nil {
+		return err
+	}
+	return c.receive(seq, c.out)
 }
 
 // firstError keeps the first error of many goroutines and runs abort once,
@@ -221,16 +244,18 @@ func rpcLoop(a *args) (loopResult, error) {
 	}
 
 	latency := newShardedHistogram(min(conns, 2*a.procs))
+	lag := newShardedHistogram(min(conns, 2*a.procs))
 	clients := make([]*client, conns)
 	for i, p := range pairs {
 		clients[i] = newClient(i, p.client, size)
 	}
 	var r loopResult
-	if a.str("mode") == "closed" {
-		r = closedLoop(clients, uint64(a.int("requests")), latency, failed)
-	} else {
+	open := a.str("mode") == "open"
+	if open {
 		r = openLoop(clients, float64(a.int("rate")),
-			time.Duration(a.int("duration_ms"))*time.Millisecond, latency, failed)
+			time.Duration(a.int("duration_ms"))*time.Millisecond, latency, lag, failed)
+	} else {
+		r = closedLoop(clients, uint64(a.int("requests")), latency, failed)
 	}
 
 	for _, p := range pairs {
@@ -256,9 +281,20 @@ func rpcLoop(a *args) (loopResult, error) {
 			{"p999", lat.percentile(99.9)},
 			{"max", lat.percentile(100)},
 		}},
-		{"fds_before", fdsBefore},
-		{"fds_after", openFDs()},
 	}
+	if open {
+		sendLag := lag.merged()
+		if sendLag.count != r.ops {
+			return loopResult{}, fmt.Errorf("%d sends counted, %d requests made: one was lost or counted twice",
+				sendLag.count, r.ops)
+		}
+		r.metrics = append(r.metrics, field{"send_lag_ns", object{
+			{"p50", sendLag.percentile(50)},
+			{"p99", sendLag.percentile(99)},
+			{"max", sendLag.percentile(100)},
+		}})
+	}
+	r.metrics = append(r.metrics, field{"fds_before", fdsBefore}, field{"fds_after", openFDs()})
 	return r, nil
 }
 
@@ -287,7 +323,7 @@ func closedLoop(clients []*client, requests uint64, latency shardedHistogram, fa
 	return loopResult{elapsed: time.Since(t0), ops: uint64(len(clients)) * requests}
 }
 
-func openLoop(clients []*client, rate float64, duration time.Duration, latency shardedHistogram, failed *firstError) loopResult {
+func openLoop(clients []*client, rate float64, duration time.Duration, latency, lag shardedHistogram, failed *firstError) loopResult {
 	conns := uint64(len(clients))
 	// scheduled is when request k of connection c is due, from the start.
 	scheduled := func(c, k uint64) time.Duration {
@@ -299,27 +335,43 @@ func openLoop(clients []*client, rate float64, duration time.Duration, latency s
 	var mu sync.Mutex
 	var answered uint64
 	var last time.Time
-	done.Add(len(clients))
+	done.Add(2 * len(clients))
 	for _, c := range clients {
-		go func() {
+		var n uint64 // requests of this connection due within the duration
+		for scheduled(c.id, n) < duration {
+			n++
+		}
+		go func() { // the sender
 			defer done.Done()
 			<-start
-			h := latency.of(c.id)
-			var k uint64
-			for ; scheduled(c.id, k) < duration; k++ {
+			h := lag.of(c.id)
+			for k := uint64(0); k < n; k++ {
 				due := t0.Add(scheduled(c.id, k))
 				if wait := time.Until(due); wait > 0 {
 					time.Sleep(wait)
 				}
-				if err := c.roundTrip(k); err != nil {
+				h.record(uint64(max(time.Since(due), 0)))
+				if err := c.send(k); err != nil {
 					failed.set(err)
 					return
 				}
-				h.record(uint64(time.Since(due)))
+			}
+		}()
+		go func() { // the receiver
+			defer done.Done()
+			<-start
+			h := latency.of(c.id)
+			for k := uint64(0); k < n; k++ {
+				fillPayload(c.want[frameHeader:], c.id, k)
+				if err := c.receive(k, c.want); err != nil {
+					failed.set(err)
+					return
+				}
+				h.record(uint64(time.Since(t0.Add(scheduled(c.id, k)))))
 			}
 			now := time.Now()
 			mu.Lock()
-			answered += k
+			answered += n
 			if now.After(last) {
 				last = now
 			}

@@ -17,9 +17,12 @@
  * request was DUE: a slow reply never delays a later send, and a late
  * sender or a stalled server shows as latency instead of as fewer requests
  * (no coordinated omission). Every due request is sent, so ops is the
- * schedule's count; elapsed_ns runs from the start to the last reply.
+ * schedule's count; elapsed_ns runs from the start to the last reply. The
+ * sender also records how late it woke for each request (send_lag_ns): the
+ * part of a request's latency spent before it was written, which tells a
+ * late timer wake-up from a slow echo when the tail moves.
  *
- * Latency goes into one histogram per P (3 significant digits): a task
+ * Latency and send lag go into histograms per P (3 significant digits): a task
  * records into the P it runs on, with no switch point in between, so no
  * histogram has two writers; they are merged after the loop.
  *
@@ -72,6 +75,7 @@ static struct {
     uint64_t t0;                  /* written before the gate opens */
     tgo_wg *gate, *done;
     tgo_hist *latency[TGO_MAX_PROCS];
+    tgo_hist *send_lag[TGO_MAX_PROCS]; /* open loop */
     _Atomic uint64_t last_reply;  /* open loop: the latest reply's time */
 } st;
 
@@ -124,6 +128,8 @@ static void open_sender(void *arg)
         uint64_t due = st.t0 + due_ns((uint64_t)c->id, k), now = tgo_now_ns();
         if (due > now)
             tgo_sleep_ns(due - now);
+        now = tgo_now_ns();
+        tgo_hist_record(st.send_lag[tgo_current_p()], now > due ? now - due : 0);
         wl_payload_fill(c->out + WL_FRAME_HEADER, st.size, (uint64_t)c->id, k);
         ssize_t got = tgo_write(c->reader.fd, c->out, frame);
         if (got != (ssize_t)frame) {
@@ -184,7 +190,8 @@ static void free_state(void)
     free_clients();
     for (int p = 0; p < TGO_MAX_PROCS; p++) {
         tgo_hist_free(st.latency[p]);
-        st.latency[p] = NULL;
+        tgo_hist_free(st.send_lag[p]);
+        st.latency[p] = st.send_lag[p] = NULL;
     }
     tgo_wg_free(st.gate);
     tgo_wg_free(st.done);
@@ -213,10 +220,37 @@ static int alloc_state(bool open_loop)
         if (open_loop)
             wl_frame_header(c->want, (uint32_t)st.size);
     }
-    for (int p = 0; p < tgo_procs(); p++)
+    for (int p = 0; p < tgo_procs(); p++) {
         if (!(st.latency[p] = tgo_hist_new()))
             return -1;
+        if (open_loop && !(st.send_lag[p] = tgo_hist_new()))
+            return -1;
+    }
     return 0;
+}
+
+/* The per-P histograms as one; NULL when out of memory. */
+static tgo_hist *merged(tgo_hist *const *per_p)
+{
+    tgo_hist *all = tgo_hist_new();
+    for (int p = 0; all && p < tgo_procs(); p++)
+        tgo_hist_merge(all, per_p[p]);
+    return all;
+}
+
+/* One count per request in each histogram, or a reply or send was lost. */
+static bool counted_once(const tgo_hist *h, uint64_t ops, const char *what, wl_loop_out *out)
+{
+    if (!h) {
+        wl_fail(out, "rpc: out of memory merging the %s histograms", what);
+        return false;
+    }
+    if (tgo_hist_count(h) != ops) {
+        wl_fail(out, "rpc: %llu %s counted, %llu requests made: one was lost or counted twice",
+                (unsigned long long)tgo_hist_count(h), what, (unsigned long long)ops);
+        return false;
+    }
+    return true;
 }
 
 static int rpc_loop(const wl_args *args, wl_loop_out *out)
@@ -273,21 +307,13 @@ static int rpc_loop(const wl_args *args, wl_loop_out *out)
     uint64_t ops = 0;
     for (int i = 0; i < st.conns; i++)
         ops += open_loop ? requests_of((uint64_t)i) : st.requests;
-    tgo_hist *all = failed ? NULL : tgo_hist_new();
-    for (int p = 0; all && p < tgo_procs(); p++)
-        tgo_hist_merge(all, st.latency[p]);
+    tgo_hist *all = failed ? NULL : merged(st.latency);
+    tgo_hist *lag = failed || !open_loop ? NULL : merged(st.send_lag);
     free_state();
-    if (failed)
-        return -1;
-    if (!all) {
-        wl_fail(out, "rpc: out of memory merging the latency histograms");
-        return -1;
-    }
-    if (tgo_hist_count(all) != ops) {
-        uint64_t counted = tgo_hist_count(all);
+    if (failed || !counted_once(all, ops, "replies", out) ||
+        (open_loop && !counted_once(lag, ops, "sends", out))) {
         tgo_hist_free(all);
-        wl_fail(out, "rpc: %llu replies counted, %llu requests made: a reply was lost or "
-                "counted twice", (unsigned long long)counted, (unsigned long long)ops);
+        tgo_hist_free(lag);
         return -1;
     }
 
@@ -301,9 +327,15 @@ static int rpc_loop(const wl_args *args, wl_loop_out *out)
     wl_metric_add(out, "latency_ns.p99", (double)tgo_hist_percentile(all, 99), true);
     wl_metric_add(out, "latency_ns.p999", (double)tgo_hist_percentile(all, 99.9), true);
     wl_metric_add(out, "latency_ns.max", (double)tgo_hist_max(all), true);
+    if (open_loop) {
+        wl_metric_add(out, "send_lag_ns.p50", (double)tgo_hist_percentile(lag, 50), true);
+        wl_metric_add(out, "send_lag_ns.p99", (double)tgo_hist_percentile(lag, 99), true);
+        wl_metric_add(out, "send_lag_ns.max", (double)tgo_hist_max(lag), true);
+    }
     wl_metric_add(out, "fds_before", fds_before, true);
     wl_metric_add(out, "fds_after", wl_open_fds(), true);
     tgo_hist_free(all);
+    tgo_hist_free(lag);
     return 0;
 }
 
