@@ -5,13 +5,17 @@ line, for both policies."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tgobench
+from tgobench import placement
 from tests.conftest import IMPLS, WORKLOAD_SPECS, Driver, driver_path, fib
 
 CPU_WORKLOADS = {"spawn", "spawn-tree", "yield", "chan", "fib", "skew", "parked"}
@@ -403,6 +407,43 @@ def test_cli_procs_sets_hello_procs(driver_dir):
 def test_cli_serve_at_eof_exits_0_silently(driver_dir):
     proc = cli("tgo", driver_dir, "serve")
     assert (proc.returncode, proc.stdout) == (0, "")
+
+
+# ---- workers -----------------------------------------------------------------------
+
+
+def worker_masks(impl: str, driver_dir, env: dict | None = None) -> list[set[int]]:
+    """The CPU masks of a driver's threads while a run is under way (an open
+    loop of 1.5 s, read after 0.5 s)."""
+    cmd = [str(driver_path(impl, driver_dir)), "run", "rpc", "--mode", "open", "--conns", "2",
+           "--rate", "200", "--duration-ms", "1500"]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env) as proc:
+        time.sleep(0.5)
+        masks = []
+        for task in Path(f"/proc/{proc.pid}/task").iterdir():
+            status = (task / "status").read_text()
+            cpus = next(line.split(":")[1].strip() for line in status.splitlines()
+                        if line.startswith("Cpus_allowed_list"))
+            masks.append(set(placement.parse_cpulist(cpus)))
+        assert proc.wait(timeout=30) == 0
+    return masks
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning to one CPU changes nothing")
+@pytest.mark.parametrize("impl, env, pinned", [
+    ("tgo", {}, True),
+    ("tgo", {"TGOBENCH_PIN": "0"}, False),
+    ("gmp", {}, False),
+])
+def test_tgo_pins_one_worker_per_cpu_unless_told_not_to(driver_dir, impl, env, pinned):
+    allowed = os.sched_getaffinity(0)
+    masks = worker_masks(impl, driver_dir, {**os.environ, **env})
+    singles = [m for m in masks if len(m) == 1]
+    if pinned:
+        # one worker on each CPU of the mask (procs defaults to its size)
+        assert sorted(min(m) for m in singles) == sorted(allowed), masks
+    else:
+        assert singles == [] and all(m == allowed for m in masks), masks
 
 
 # ---- sanitizers -------------------------------------------------------------------

@@ -191,6 +191,9 @@ tgo__task *tgo__readied_list(tgo__p *p, tgo__task *list, uint64_t *counter);
  * costs tens of microseconds on the machines this is measured on. 20 us, or
  * TGOBENCH_SPIN_NS; the tests set 0 so that Ps park and wake all the time. */
 extern uint64_t tgo__spin_ns;
+/* Whether a policy that pins its workers (tgo) does: TGOBENCH_PIN=0 turns
+ * it off, so that what pinning costs or gains can be measured alone. */
+extern bool tgo__pin_workers;
 /* Readied-task bookkeeping shared by both policies' ready/spawn paths. */
 void tgo__mark_runnable(tgo__p *p, tgo__task *t);
 

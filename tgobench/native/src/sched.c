@@ -81,6 +81,7 @@ tgo__sched *tgo__S;
 enum { SPIN_NS_DEFAULT = 20 * 1000 };
 uint64_t tgo__spin_ns = SPIN_NS_DEFAULT;
 uint64_t tgo__slow_switch_ns;
+bool tgo__pin_workers = true;
 
 static __thread tgo__p *this_p;
 
@@ -924,6 +925,7 @@ int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats)
         return err;
     tgo__slow_switch_ns = env_u64("TGOBENCH_SLOW_SWITCH_NS", 0);
     tgo__spin_ns = env_u64("TGOBENCH_SPIN_NS", SPIN_NS_DEFAULT);
+    tgo__pin_workers = env_u64("TGOBENCH_PIN", 1) != 0;
 
     tgo__task *main_task = task_new(&s->ps[0], main_fn, arg, TGO_HINT_NONE);
     if (!main_task) {

@@ -9,7 +9,8 @@
  *     LLC, same NUMA node, then the rest;
  *   - a task that wakes after blocking resumes on its origin P, or on a P of
  *     the same NUMA node when the origin is busy;
- *   - workers pinned to their CPUs.
+ *   - workers pinned to their CPUs (unless TGOBENCH_PIN=0, to measure
+ *     what the pinning alone does).
  *
  * The per-P "deque", from the owner's end (head) to the thieves' end:
  *
@@ -294,6 +295,8 @@ void tgo__policy_destroy(tgo__sched *s)
 
 void tgo__policy_worker_start(tgo__p *p)
 {
+    if (!tgo__pin_workers)
+        return;
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(p->cpu, &set);
