@@ -178,6 +178,20 @@ def test_mixed(driver, params):
         assert metrics["counters"]["timer_wakeups"] >= 2 * ops_per_loop
 
 
+def test_an_idle_p_waits_for_a_timer_due_within_its_spin_window_spinning(driver):
+    # One P, one task sleeping 30 us a cycle: the idle P spins 20 us (the
+    # default), then finds the timer 10 us away and spins on instead of
+    # sleeping in epoll. A 300 us sleep is beyond the window: it parks.
+    def parks(sleep_us: int) -> int:
+        answer = driver.request({"op": "run", "workload": "mixed", "procs": 1, "params": {
+            "tasks": 1, "cycles": 100, "burst": 0, "sleep_us": sleep_us}})
+        assert answer["ok"] is True, answer
+        return answer["metrics"]["counters"]["parks"]
+
+    assert parks(30) == 0
+    assert parks(300) >= 100
+
+
 # ---- failures -------------------------------------------------------------------------
 
 

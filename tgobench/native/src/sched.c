@@ -31,6 +31,8 @@
  * then parks on its futex word park_seq. A cross-core futex wake-up costs
  * tens of microseconds on small VMs, so spinning briefly pays for itself
  * whenever work arrives soon, and parking is what keeps an idle machine idle.
+ * A timer due within that window is waited for spinning too: a sleep of a
+ * few microseconds in epoll came back up to milliseconds late here.
  *
  *   producer:  publish the task (release)   ; fence ; load npidle/idle_mask
  *   idle P:    read park_seq ; npidle++ ; set its idle bit (seq_cst) ;
@@ -597,10 +599,14 @@ void tgo__found_work(tgo__p *p)
 bool tgo__idle_spin(tgo__p *p, uint64_t *idle_since)
 {
     (void)p;
-    uint64_t now = tgo_now_ns();
+    uint64_t now = tgo_now_ns(), next = tgo__timers_next();
     if (!*idle_since)
         *idle_since = now;
-    if (now - *idle_since >= tgo__spin_ns) {
+    /* A timer due within the spin window is waited for spinning: a sleep
+     * that short in the kernel saves nothing, and on a VM the CPU it idles
+     * may be woken milliseconds after its timeout. */
+    bool timer_soon = next != UINT64_MAX && next <= now + tgo__spin_ns;
+    if (now - *idle_since >= tgo__spin_ns && !timer_soon) {
         *idle_since = 0;
         return false;
     }
