@@ -21,13 +21,18 @@ all. The table gives the median over repetitions with the min-max range,
 and the ratios of the medians tgo/gmp and tgo/go (req/s: above 1 is tgo
 faster; p99: below 1 is tgo lower).
 
+With --unpinned, a fourth column runs tgo with its workers unpinned
+(TGOBENCH_PIN=0): everything else tgo does, without the pinning, so that
+what the pinning alone costs or gains shows beside it.
+
 Usage: python benchmarks/rpc.py [--reps 5] [--driver-dir DIR] [--procs N]
-                                [--open-rate 20000] [--no-go]
+                                [--open-rate 20000] [--no-go] [--unpinned]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,11 +91,15 @@ FIGURES = (
 )
 
 
+UNPINNED = "tgo-unpinned"  # tgo under TGOBENCH_PIN=0
+
+
 def measure(impl: str, executable: Path, all_runs: tuple[Run, ...],
             procs: int | None) -> tuple[dict, dict[str, RunAnswer]]:
     """One repetition of every run in a fresh driver process."""
     answers = {}
-    with DriverProcess(impl, executable) as driver:
+    env = {**os.environ, "TGOBENCH_PIN": "0"} if impl == UNPINNED else None
+    with DriverProcess(impl, executable, env=env) as driver:
         hello = driver.checked({"op": "hello"}, REQUEST_TIMEOUT_S)
         for run in all_runs:
             driver.run("rpc", run.warmup, 1, procs, REQUEST_TIMEOUT_S)
@@ -108,12 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     add_common_options(parser, "repetitions (default 5)")
     parser.add_argument("--open-rate", type=int, default=20000,
                         help="requests per second of the open loop (default 20000)")
+    parser.add_argument("--unpinned", action="store_true",
+                        help=f"add {UNPINNED}: tgo with its workers unpinned (TGOBENCH_PIN=0)")
     args = parser.parse_args(argv)
     check_reps(parser, args)
 
     all_runs = runs(args.open_rate)
     try:
         executables, go_note = implementation_drivers(args)
+        if args.unpinned:
+            executables[UNPINNED] = executables["tgo"]
         impls = tuple(executables)
         results: dict[str, dict[int, list[float]]] = {i: {k: [] for k in range(len(FIGURES))}
                                                       for i in impls}
@@ -129,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.reps} reps, median [min-max]")
     print(f"rpc echo on 127.0.0.1, 64-byte messages; open loop at {args.open_rate} req/s for "
           f"1 s over 64 connections, latency from each request's scheduled send time")
-    header = (f"{'figure':<12} {'unit':<7}" + "".join(f" {i + ' median [min-max]':>27}"
+    width = max(27, *(len(i + ' median [min-max]') for i in impls))
+    header = (f"{'figure':<12} {'unit':<7}" + "".join(f" {i + ' median [min-max]':>{width}}"
                                                       for i in impls)
               + f" {'tgo/gmp':>8}" + (f" {'tgo/go':>7}" if "go" in impls else ""))
     print(header)
@@ -140,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         for impl in impls:
             medians[impl][k], cell = spread(results[impl][k], fmt)
             cells.append(cell)
-        line = (f"{figure.label:<12} {figure.unit:<7}" + "".join(f" {c:>27}" for c in cells)
+        line = (f"{figure.label:<12} {figure.unit:<7}" + "".join(f" {c:>{width}}" for c in cells)
                 + f" {ratio(medians['tgo'][k], medians['gmp'][k]):>8}")
         if "go" in impls:
             line += f" {ratio(medians['tgo'][k], medians['go'][k]):>7}"
