@@ -29,7 +29,8 @@ UNITS = {"spawn": "task", "yield": "switch", "parked": "task", "rpc": "request"}
 COST = {"tgo": 1.0, "gmp": 1.15, "go": 1.3}
 
 
-def _metrics(workload: str, impl: str, ns: float, rng: random.Random) -> dict:
+def _metrics(workload: str, impl: str, ns: float, rng: random.Random,
+             open_loop: bool = False) -> dict:
     metrics: dict = {"peak_rss_kib": int(20000 * COST.get(impl, 1.0) + rng.randint(0, 500))}
     if impl != "go":  # the Go driver reports no scheduler counters
         tasks = 10000
@@ -44,6 +45,10 @@ def _metrics(workload: str, impl: str, ns: float, rng: random.Random) -> dict:
         p50 = ns * 4
         metrics["latency_ns"] = {"p50": p50, "p90": p50 * 2, "p99": p50 * 5 * COST.get(impl, 1.0),
                                  "p999": p50 * 12 * COST.get(impl, 1.0), "max": p50 * 40}
+        if open_loop:  # tgo's senders on time at the median: a 0 a log axis cannot draw
+            lat = metrics["latency_ns"]
+            metrics["send_lag_ns"] = {"p50": 0 if impl == "tgo" else lat["p50"] / 4,
+                                      "p99": lat["p99"] / 2, "max": lat["max"] / 2}
     return metrics
 
 
@@ -59,7 +64,8 @@ def _benchmark(bench_id: BenchmarkId, rng: random.Random, *, workers: int = 3,
     runs = []
     for _ in range(workers):
         run_ns = [ns * rng.uniform(0.95, 1.05) for _ in range(values)]
-        metrics = [_metrics(bench_id.workload, bench_id.impl, v, rng) for v in run_ns]
+        open_loop = dict(bench_id.params).get("mode") == "open"
+        metrics = [_metrics(bench_id.workload, bench_id.impl, v, rng, open_loop) for v in run_ns]
         metadata = dict(common, name=bench_id.name, unit="second", loops=1,
                         tgobench_metrics=encode_json(metrics))
         runs.append(pyperf.Run([v / 1e9 for v in run_ns], warmups=[(1, run_ns[0] / 1e9)],
@@ -82,6 +88,8 @@ def quick_ids(impls=("tgo", "gmp", "go")) -> list[BenchmarkId]:
         ids.append(BenchmarkId.make("yield", {"tasks": 4, "yields": 2000}, impl, "all", 2))
         ids.append(BenchmarkId.make("parked", {"tasks": 1000}, impl, "all", 2))
         ids.append(BenchmarkId.make("rpc", {"conns": 4, "requests": 50}, impl, "all", 2))
+        ids.append(BenchmarkId.make("rpc", {"conns": 4, "mode": "open", "rate": 1000}, impl,
+                                    "all", 2))
     return ids
 
 
@@ -260,6 +268,25 @@ def test_every_axis_has_a_title(tmp_path):
 
 def _shares_y(axis: dict) -> bool:
     return axis.get("matches", "").startswith("y")
+
+
+def test_open_loop_latency_has_its_send_lag_dotted_beside_it(tmp_path):
+    built = report.build_report([results.load(write_results(tmp_path / "r.json", quick_ids()))])
+    latency = next(s for s in built.sections if s.key == "latency")
+    charts = [json.loads(str(f.json))["data"] for f in latency.figures]
+    closed, opened = sorted(charts, key=lambda traces: len(traces))
+    assert [t["name"] for t in closed] == ["tgo", "gmp", "go"]
+    traces = {t["name"]: t for t in opened}
+    assert set(traces) == {"tgo", "gmp", "go", "tgo send lag", "gmp send lag", "go send lag"}
+    for impl in ("tgo", "gmp", "go"):
+        lag, lat = traces[f"{impl} send lag"], traces[impl]
+        assert lag["line"]["dash"] == "dot" and lag["line"]["color"] == lat["line"]["color"]
+    # tgo's median lag is 0: left off the log axis, still in the table
+    assert traces["tgo send lag"]["text"] == ["p99", "max"]
+    assert traces["gmp send lag"]["text"] == ["p50", "p99", "max"]
+    rows = {(row[0], row[1]): row[2:] for row in latency.tables[0].rows}
+    (tgo_lag,) = [cells for (_, impl), cells in rows.items() if impl == "tgo send lag"]
+    assert tgo_lag[0] == "0 ns" and tgo_lag[1] == "—"  # p50, and p90, which it has not
 
 
 def test_claims_put_measurements_beside_the_seed(tmp_path):

@@ -372,46 +372,59 @@ def _finite_or_zero(value: float) -> float:
     return value if math.isfinite(value) else 0.0
 
 
+def _percentile_points(e: _Entry, metric: str) -> dict[str, float]:
+    """The median over runs of each percentile `metric` (a histogram's
+    summary, e.g. latency_ns) reports."""
+    points = {}
+    for key, _, _ in _PERCENTILES:
+        value = _median_percentile(e, metric, key)
+        if value is not None:
+            points[key] = value
+    return points
+
+
+def _percentile_trace(points: dict[str, float], name: str, colour: str, dash: str) -> go.Scatter:
+    drawn = [(k, x, label) for k, x, label in _PERCENTILES if points.get(k, 0) > 0]  # log axis
+    return go.Scatter(
+        x=[x for _, x, _ in drawn], y=[points[k] / 1e3 for k, _, _ in drawn],
+        mode="lines+markers", name=_svg_text(name), line=dict(color=colour, dash=dash),
+        text=[label for _, _, label in drawn],
+        hovertemplate="%{text}: %{y:.1f} µs<extra>" + _svg_text(name) + "</extra>")
+
+
 def latency_section(entries: list[_Entry], colours: dict[str, str]) -> Section | None:
-    curves = []
-    for e in entries:
-        if e.workload != "rpc":
-            continue
-        points = {}
-        for key, _, _ in _PERCENTILES:
-            samples = [m["latency_ns"][key] for m in e.result.metrics
-                       if isinstance(m.get("latency_ns"), dict) and key in m["latency_ns"]]
-            if samples:
-                points[key] = statistics.median(samples)
-        if points:
-            curves.append((e, points))
+    # (entry, latency points, send-lag points: an open loop's, else empty)
+    curves = [(e, points, _percentile_points(e, "send_lag_ns")) for e in entries
+              if e.workload == "rpc" and (points := _percentile_points(e, "latency_ns"))]
     if not curves:
         return None
     section = Section("latency", "RPC latency percentiles",
                       "Each line is one implementation's request latency at increasing percentiles; "
                       "the tail (p99, p99.9) is stretched to the right and the maximum drawn one step "
-                      "further; both axes are log scale. Lower is better; the median over runs is drawn.")
+                      "further; both axes are log scale. Lower is better; the median over runs is drawn. "
+                      "In an open loop a dotted line of the same colour is the send lag: how late "
+                      "the senders woke for their requests, a part of that latency (timers and "
+                      "the poller rather than the echo).")
     by_variant: dict[str, list] = defaultdict(list)
-    for e, points in curves:
-        by_variant[e.variant].append((e, points))
+    for curve in curves:
+        by_variant[curve[0].variant].append(curve)
     table = Table(["variant", "implementation"] + [label for _, _, label in _PERCENTILES], [])
     for variant, group in by_variant.items():
         fig = go.Figure()
-        for e, points in group:
-            keys = [k for k, _, _ in _PERCENTILES if k in points]
-            fig.add_trace(go.Scatter(
-                x=[x for k, x, _ in _PERCENTILES if k in points],
-                y=[points[k] / 1e3 for k in keys], mode="lines+markers",
-                name=_svg_text(e.impl), line=dict(color=colours[e.impl]),
-                text=[label for k, _, label in _PERCENTILES if k in points],
-                hovertemplate="%{text}: %{y:.1f} µs<extra>" + _svg_text(e.impl) + "</extra>"))
+        for e, points, lag in group:
+            fig.add_trace(_percentile_trace(points, e.impl, colours[e.impl], "solid"))
             table.rows.append([variant, e.impl] + [_ns(points[k]) if k in points else "—"
                                                    for k, _, _ in _PERCENTILES])
+            if lag:
+                fig.add_trace(_percentile_trace(lag, f"{e.impl} send lag", colours[e.impl], "dot"))
+                table.rows.append([variant, f"{e.impl} send lag"]
+                                  + [_ns(lag[k]) if k in lag else "—" for k, _, _ in _PERCENTILES])
         _layout(fig, f"rpc {variant}: request latency",
                 "percentile (log scale of 1/(1 − p))", "latency (µs, log scale)")
         fig.update_xaxes(type="log", tickvals=[x for _, x, _ in _PERCENTILES],
                          ticktext=[label for _, _, label in _PERCENTILES])
-        _log_axis(fig.update_yaxes, [points[k] / 1e3 for _, points in group for k in points])
+        _log_axis(fig.update_yaxes, [v / 1e3 for _, points, lag in group
+                                     for v in (*points.values(), *lag.values()) if v > 0])
         section.figures.append(_figure(fig))
     section.tables.append(table)
     return section
@@ -579,7 +592,7 @@ def _claim_rpc_throughput(entries: list[_Entry]) -> list[str] | str:
 def _claim_rpc_p99(entries: list[_Entry]) -> list[str] | str:
     found = []
     for variant, by_impl in _rpc_by_variant(entries).items():
-        p99 = {impl: _median_latency(e, "p99") for impl, e in by_impl.items()}
+        p99 = {impl: _median_percentile(e, "latency_ns", "p99") for impl, e in by_impl.items()}
         shown = [f"{impl} {_ns(v)}" for impl, v in sorted(p99.items()) if v is not None]
         if shown:
             found.append(", ".join(shown) + f" ({variant})")
@@ -615,9 +628,9 @@ def _median_metric(e: _Entry, key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _median_latency(e: _Entry, key: str) -> float | None:
-    values = [m["latency_ns"][key] for m in e.result.metrics
-              if isinstance(m.get("latency_ns"), dict) and key in m["latency_ns"]]
+def _median_percentile(e: _Entry, metric: str, key: str) -> float | None:
+    values = [m[metric][key] for m in e.result.metrics
+              if isinstance(m.get(metric), dict) and key in m[metric]]
     return statistics.median(values) if values else None
 
 
