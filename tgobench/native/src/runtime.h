@@ -146,6 +146,7 @@ typedef struct tgo__sched {
     _Atomic int shutdown;
     _Atomic int npidle;        /* Ps parked or about to park */
     _Atomic int nspinning;     /* Ps looking for work */
+    _Atomic int timer_waiter;  /* 1 + the idle P spinning for a near timer; 0: none */
     _Atomic uint64_t idle_mask[TGO_MAX_PROCS / 64];
     void *policy;              /* the policy's global state */
 } tgo__sched;

@@ -31,8 +31,9 @@
  * then parks on its futex word park_seq. A cross-core futex wake-up costs
  * tens of microseconds on small VMs, so spinning briefly pays for itself
  * whenever work arrives soon, and parking is what keeps an idle machine idle.
- * A timer due within that window is waited for spinning too: a sleep of a
- * few microseconds in epoll came back up to milliseconds late here.
+ * A timer due within that window is waited for spinning too, by one idle P
+ * at a time: a sleep of a few microseconds in epoll came back up to
+ * milliseconds late here.
  *
  *   producer:  publish the task (release)   ; fence ; load npidle/idle_mask
  *   idle P:    read park_seq ; npidle++ ; set its idle bit (seq_cst) ;
@@ -588,8 +589,29 @@ void tgo__stop_spinning(tgo__p *p)
     atomic_fetch_sub(&tgo__S->nspinning, 1); /* seq_cst: the caller rescans after */
 }
 
+/* Whether p goes on spinning for a timer due within the spin window: a
+ * sleep that short in the kernel saves nothing, and on a VM the CPU it
+ * idles may be woken milliseconds after its timeout. One P at a time, so
+ * that a stream of near timers does not keep every idle P spinning. */
+static bool wait_for_timer(tgo__p *p, uint64_t now)
+{
+    uint64_t next = tgo__timers_next();
+    if (next == UINT64_MAX || next > now + tgo__spin_ns)
+        return false;
+    int none = 0;
+    return atomic_load_explicit(&tgo__S->timer_waiter, memory_order_relaxed) == p->id + 1 ||
+           atomic_compare_exchange_strong(&tgo__S->timer_waiter, &none, p->id + 1);
+}
+
+static void stop_waiting_for_timer(tgo__p *p)
+{
+    if (atomic_load_explicit(&tgo__S->timer_waiter, memory_order_relaxed) == p->id + 1)
+        atomic_store_explicit(&tgo__S->timer_waiter, 0, memory_order_relaxed);
+}
+
 void tgo__found_work(tgo__p *p)
 {
+    stop_waiting_for_timer(p);
     if (!atomic_load_explicit(&p->spinning, memory_order_relaxed))
         return;
     tgo__stop_spinning(p);
@@ -598,15 +620,11 @@ void tgo__found_work(tgo__p *p)
 
 bool tgo__idle_spin(tgo__p *p, uint64_t *idle_since)
 {
-    (void)p;
-    uint64_t now = tgo_now_ns(), next = tgo__timers_next();
+    uint64_t now = tgo_now_ns();
     if (!*idle_since)
         *idle_since = now;
-    /* A timer due within the spin window is waited for spinning: a sleep
-     * that short in the kernel saves nothing, and on a VM the CPU it idles
-     * may be woken milliseconds after its timeout. */
-    bool timer_soon = next != UINT64_MAX && next <= now + tgo__spin_ns;
-    if (now - *idle_since >= tgo__spin_ns && !timer_soon) {
+    if (now - *idle_since >= tgo__spin_ns && !wait_for_timer(p, now)) {
+        stop_waiting_for_timer(p);
         *idle_since = 0;
         return false;
     }
