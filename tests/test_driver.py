@@ -412,20 +412,30 @@ def test_cli_serve_at_eof_exits_0_silently(driver_dir):
 # ---- workers -----------------------------------------------------------------------
 
 
-def worker_masks(impl: str, driver_dir, env: dict | None = None) -> list[set[int]]:
-    """The CPU masks of a driver's threads while a run is under way (an open
-    loop of 1.5 s, read after 0.5 s)."""
-    cmd = [str(driver_path(impl, driver_dir)), "run", "rpc", "--mode", "open", "--conns", "2",
-           "--rate", "200", "--duration-ms", "1500"]
+def thread_masks(pid: int) -> list[set[int]]:
+    masks = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        status = (task / "status").read_text()
+        cpus = next(line.split(":")[1].strip() for line in status.splitlines()
+                    if line.startswith("Cpus_allowed_list"))
+        masks.append(set(placement.parse_cpulist(cpus)))
+    return masks
+
+
+def worker_masks(impl: str, driver_dir, procs: int, env: dict) -> list[set[int]]:
+    """The CPU masks of a driver's threads while a run is under way: once its
+    main thread and `procs` workers exist, and a moment later, so that a
+    worker has set its own mask (the open loop lasts 1.5 s)."""
+    cmd = [str(driver_path(impl, driver_dir)), "--procs", str(procs), "run", "rpc", "--mode",
+           "open", "--conns", "2", "--rate", "200", "--duration-ms", "1500"]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env) as proc:
-        time.sleep(0.5)
-        masks = []
-        for task in Path(f"/proc/{proc.pid}/task").iterdir():
-            status = (task / "status").read_text()
-            cpus = next(line.split(":")[1].strip() for line in status.splitlines()
-                        if line.startswith("Cpus_allowed_list"))
-            masks.append(set(placement.parse_cpulist(cpus)))
+        deadline = time.monotonic() + 1.0
+        while len(thread_masks(proc.pid)) < procs + 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
+        masks = thread_masks(proc.pid)
         assert proc.wait(timeout=30) == 0
+    assert len(masks) >= procs + 1, masks
     return masks
 
 
@@ -437,7 +447,7 @@ def worker_masks(impl: str, driver_dir, env: dict | None = None) -> list[set[int
 ])
 def test_tgo_pins_one_worker_per_cpu_unless_told_not_to(driver_dir, impl, env, pinned):
     allowed = os.sched_getaffinity(0)
-    masks = worker_masks(impl, driver_dir, {**os.environ, **env})
+    masks = worker_masks(impl, driver_dir, len(allowed), {**os.environ, **env})
     singles = [m for m in masks if len(m) == 1]
     if pinned:
         # one worker on each CPU of the mask (procs defaults to its size)
