@@ -599,12 +599,15 @@ static bool wait_for_timer(tgo__p *p, uint64_t now)
     if (next == UINT64_MAX || next > now + tgo__spin_ns)
         return false;
     int none = 0;
+    /* relaxed: who waits is a hint that only decides spinning or parking;
+     * any P that looks finds the timer due and expires it */
     return atomic_load_explicit(&tgo__S->timer_waiter, memory_order_relaxed) == p->id + 1 ||
            atomic_compare_exchange_strong(&tgo__S->timer_waiter, &none, p->id + 1);
 }
 
 static void stop_waiting_for_timer(tgo__p *p)
 {
+    /* relaxed: as above; only the waiter itself clears its own mark */
     if (atomic_load_explicit(&tgo__S->timer_waiter, memory_order_relaxed) == p->id + 1)
         atomic_store_explicit(&tgo__S->timer_waiter, 0, memory_order_relaxed);
 }
