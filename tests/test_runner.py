@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,9 @@ import pytest
 
 import tgobench
 from tgobench import results, runner
+from tgobench.compare import format_value
 from tgobench.errors import UserError
+from tgobench.results import BenchmarkId
 from tgobench.runner import RunRequest
 from tgobench.stats import RatioInterval
 
@@ -260,6 +263,30 @@ def test_verdict_lines_name_the_faster_side_only_when_the_interval_excludes_one(
     ratio = 0.6 if high < 1 else (1.0 if low < 1 else 1.2)
     interval = RatioInterval(ratio, low, high, 0.95)
     assert runner._verdict("gmp", "tgo", interval, "k") == line
+
+
+def test_an_open_loop_is_summarised_by_its_latency_not_its_time(tmp_path):
+    from tests.test_report import write_results
+    ids = [BenchmarkId.make("rpc", params, impl, "all", 2) for impl in ("tgo", "gmp")
+           for params in ({"conns": 4, "requests": 50}, {"conns": 4, "mode": "open", "rate": 1000})]
+    loaded = results.load(write_results(tmp_path / "rpc.json", ids))
+    (summary,) = runner.summarize(loaded)
+    closed_key, open_key = (row.key for row in summary.rows)
+    assert "mode=open" in open_key and "mode=open" not in closed_key
+    (closed_line,) = [line for line in summary.lines if closed_key in line]
+    assert "times faster" in closed_line
+    (open_line,) = [line for line in summary.lines if open_key in line]
+    assert "times faster" not in open_line and open_line.endswith("set by the rate")
+    for impl in ("tgo", "gmp"):
+        bench = next(b for b in loaded.benchmarks if b.id.impl == impl and _is_open(b.id))
+        p99 = statistics.median(m["latency_ns"]["p99"] for m in bench.metrics)
+        lag = statistics.median(m["send_lag_ns"]["p99"] for m in bench.metrics)
+        assert (f"{impl} {format_value(p99 / 1e9, 'second')} "
+                f"(senders late {format_value(lag / 1e9, 'second')})") in open_line
+
+
+def _is_open(bench_id: BenchmarkId) -> bool:
+    return dict(bench_id.params).get("mode") == "open"
 
 
 @pytest.mark.slow

@@ -38,7 +38,8 @@ from tgobench.drivers import (DriverError, DriverInfo, DriverProcess, describe_s
 from tgobench.compare import format_value
 from tgobench.errors import UserError
 from tgobench.placement import Placement
-from tgobench.results import BenchmarkId, ResultSet, ResultWriter, benchmark_metadata
+from tgobench.results import (BenchmarkId, BenchmarkResult, ResultSet, ResultWriter,
+                              benchmark_metadata)
 from tgobench.stats import RatioInterval, hodges_lehmann_ratio
 from tgobench.worker import ERROR_EXIT, METRICS_HOOK
 
@@ -355,6 +356,7 @@ def summarize(results: ResultSet) -> list[WorkloadSummary]:
         rows[(workload, key)].cells[bench.id.impl] = Cell(
             center, statistics.median(abs(m - center) for m in means), len(means))
     means_of = {(_key(b.id), b.id.impl): b.run_means for b in results.benchmarks}
+    open_loops = {_key(b.id): b for b in results.benchmarks if _is_open_loop(b.id)}
     for summary in by_workload.values():
         for row in summary.rows:
             impls = [impl for impl in summary.impls if impl in row.cells]
@@ -364,8 +366,37 @@ def summarize(results: ResultSet) -> list[WorkloadSummary]:
             for other in impls[1:]:
                 interval = hodges_lehmann_ratio(means_of[(row.key, first)], means_of[(row.key, other)])
                 row.ratios[other] = interval
-                summary.lines.append(_verdict(first, other, interval, row.key))
+                if row.key not in open_loops:
+                    summary.lines.append(_verdict(first, other, interval, row.key))
+            if row.key in open_loops:
+                summary.lines.append(_open_loop_line(row.key, [
+                    b for b in results.benchmarks if _key(b.id) == row.key]))
     return list(by_workload.values())
+
+
+def _is_open_loop(bench_id: BenchmarkId) -> bool:
+    """rpc at a fixed rate: its time per request is the schedule's, and its
+    latency is the figure that tells implementations apart."""
+    return bench_id.workload == "rpc" and dict(bench_id.params).get("mode") == "open"
+
+
+def _median_p99(bench: BenchmarkResult, metric: str) -> float | None:
+    values = [m[metric]["p99"] for m in bench.metrics
+              if isinstance(m.get(metric), dict) and "p99" in m[metric]]
+    return statistics.median(values) if values else None
+
+
+def _open_loop_line(key: str, benches: list[BenchmarkResult]) -> str:
+    """An open loop's summary: p99 latency and send lag per implementation
+    (medians over values), not a time ratio, which would compare schedules."""
+    parts = []
+    for b in benches:
+        p99, lag = _median_p99(b, "latency_ns"), _median_p99(b, "send_lag_ns")
+        figure = format_value(p99 / 1e9, "second") if p99 is not None else "-"
+        if lag is not None:
+            figure += f" (senders late {format_value(lag / 1e9, 'second')})"
+        parts.append(f"{b.id.impl} {figure}")
+    return f"p99 latency on {key}: " + ", ".join(parts) + "; its time per request is set by the rate"
 
 
 def _verdict(first: str, other: str, interval: RatioInterval, key: str) -> str:
