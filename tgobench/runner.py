@@ -356,7 +356,7 @@ def summarize(results: ResultSet) -> list[WorkloadSummary]:
         rows[(workload, key)].cells[bench.id.impl] = Cell(
             center, statistics.median(abs(m - center) for m in means), len(means))
     means_of = {(_key(b.id), b.id.impl): b.run_means for b in results.benchmarks}
-    open_loops = {_key(b.id): b for b in results.benchmarks if _is_open_loop(b.id)}
+    open_loops = {_key(b.id) for b in results.benchmarks if _is_open_loop(b.id)}
     for summary in by_workload.values():
         for row in summary.rows:
             impls = [impl for impl in summary.impls if impl in row.cells]
