@@ -576,3 +576,16 @@ def test_quick_run_against_its_baseline_scaled_down_20_percent(quick_run, driver
         assert bench["verdict"] != compare.FASTER
         assert (f"`{bench['name']}`" in headline) == bench["regression"]
         assert (f"| + | `{bench['name']}` |" in markdown) == bench["regression"]
+
+
+def test_an_open_loop_is_compared_with_a_warning_that_its_time_is_the_rate(tmp_path):
+    from tests.test_report import write_results
+    from tgobench import results
+    ids = [BenchmarkId.make("rpc", params, impl, "all", 2) for impl in ("tgo", "gmp")
+           for params in ({"conns": 4, "requests": 50}, {"conns": 4, "mode": "open", "rate": 1000})]
+    comparison = compare.compare_impls(results.load(write_results(tmp_path / "r.json", ids)),
+                                       "gmp", "tgo")
+    about_open = [w for w in comparison.warnings if "open loop" in w.message]
+    (warning,) = about_open
+    assert "mode=open" in warning.message and "requests=50" not in warning.message
+    assert "p99" in warning.fix

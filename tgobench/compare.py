@@ -326,6 +326,12 @@ def _compare(baseline_label: str, new_label: str,
                 f"in the baseline, {new.metadata.get('tgobench_params')} in the new results",
                 "a changed default makes the two measure different work; pass the parameter "
                 "explicitly in the suite"))
+        if base.id.open_loop:
+            warnings.append(CompareWarning(
+                f"{name} is an open loop: the rate sets its time per request, so its verdict "
+                "says little about the implementations",
+                "compare its latency instead: `tgobench run` prints each side's p99 and send "
+                "lag, and `tgobench report` draws their percentiles"))
         compared.append((name, base, new))
     if not compared:
         raise UserError("no benchmark is measured in the same unit on both sides",

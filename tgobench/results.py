@@ -86,6 +86,13 @@ class BenchmarkId:
             head += "[" + ",".join(f"{k}={v}" for k, v in self.params) + "]"
         return f"{head} {self.impl} {self.placement} p{self.procs}"
 
+    @property
+    def open_loop(self) -> bool:
+        """rpc at a fixed rate: its time per request is the schedule's (1/rate
+        and the last reply's latency); its latency metrics tell implementations
+        apart."""
+        return self.workload == "rpc" and dict(self.params).get("mode") == "open"
+
     def without_impl(self) -> BenchmarkId:
         """The same benchmark with the implementation left out: the key that
         matches one implementation's benchmark with another's."""

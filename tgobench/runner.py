@@ -356,7 +356,7 @@ def summarize(results: ResultSet) -> list[WorkloadSummary]:
         rows[(workload, key)].cells[bench.id.impl] = Cell(
             center, statistics.median(abs(m - center) for m in means), len(means))
     means_of = {(_key(b.id), b.id.impl): b.run_means for b in results.benchmarks}
-    open_loops = {_key(b.id) for b in results.benchmarks if _is_open_loop(b.id)}
+    open_loops = {_key(b.id) for b in results.benchmarks if b.id.open_loop}
     for summary in by_workload.values():
         for row in summary.rows:
             impls = [impl for impl in summary.impls if impl in row.cells]
@@ -372,12 +372,6 @@ def summarize(results: ResultSet) -> list[WorkloadSummary]:
                 summary.lines.append(_open_loop_line(row.key, [
                     b for b in results.benchmarks if _key(b.id) == row.key]))
     return list(by_workload.values())
-
-
-def _is_open_loop(bench_id: BenchmarkId) -> bool:
-    """rpc at a fixed rate: its time per request is the schedule's, and its
-    latency is the figure that tells implementations apart."""
-    return bench_id.workload == "rpc" and dict(bench_id.params).get("mode") == "open"
 
 
 def _median_p99(bench: BenchmarkResult, metric: str) -> float | None:
