@@ -377,7 +377,7 @@ def _percentile_points(e: _Entry, metric: str) -> dict[str, float]:
     summary, e.g. latency_ns) reports."""
     points = {}
     for key, _, _ in _PERCENTILES:
-        value = _median_percentile(e, metric, key)
+        value = e.result.median_percentile(metric, key)
         if value is not None:
             points[key] = value
     return points
@@ -592,7 +592,7 @@ def _claim_rpc_throughput(entries: list[_Entry]) -> list[str] | str:
 def _claim_rpc_p99(entries: list[_Entry]) -> list[str] | str:
     found = []
     for variant, by_impl in _rpc_by_variant(entries).items():
-        p99 = {impl: _median_percentile(e, "latency_ns", "p99") for impl, e in by_impl.items()}
+        p99 = {impl: e.result.median_percentile("latency_ns", "p99") for impl, e in by_impl.items()}
         shown = [f"{impl} {_ns(v)}" for impl, v in sorted(p99.items()) if v is not None]
         if shown:
             found.append(", ".join(shown) + f" ({variant})")
@@ -625,12 +625,6 @@ def _rpc_by_variant(entries: list[_Entry]) -> dict[str, dict[str, _Entry]]:
 
 def _median_metric(e: _Entry, key: str) -> float | None:
     values = _metric_values(e, key)
-    return statistics.median(values) if values else None
-
-
-def _median_percentile(e: _Entry, metric: str, key: str) -> float | None:
-    values = [m[metric][key] for m in e.result.metrics
-              if isinstance(m.get(metric), dict) and key in m[metric]]
     return statistics.median(values) if values else None
 
 

@@ -151,6 +151,13 @@ class BenchmarkResult:
     def median(self) -> float:
         return statistics.median(self.values)
 
+    def median_percentile(self, metric: str, key: str) -> float | None:
+        """The median over values of one percentile of a histogram metric
+        (metric "latency_ns", key "p99"); None where no value has it."""
+        found = [m[metric][key] for m in self.metrics
+                 if isinstance(m.get(metric), dict) and key in m[metric]]
+        return statistics.median(found) if found else None
+
 
 @dataclass
 class ResultSet:

@@ -374,18 +374,13 @@ def summarize(results: ResultSet) -> list[WorkloadSummary]:
     return list(by_workload.values())
 
 
-def _median_p99(bench: BenchmarkResult, metric: str) -> float | None:
-    values = [m[metric]["p99"] for m in bench.metrics
-              if isinstance(m.get(metric), dict) and "p99" in m[metric]]
-    return statistics.median(values) if values else None
-
-
 def _open_loop_line(key: str, benches: list[BenchmarkResult]) -> str:
     """An open loop's summary: p99 latency and send lag per implementation
     (medians over values), not a time ratio, which would compare schedules."""
     parts = []
     for b in benches:
-        p99, lag = _median_p99(b, "latency_ns"), _median_p99(b, "send_lag_ns")
+        p99 = b.median_percentile("latency_ns", "p99")
+        lag = b.median_percentile("send_lag_ns", "p99")
         figure = format_value(p99 / 1e9, "second") if p99 is not None else "-"
         if lag is not None:
             figure += f" (senders late {format_value(lag / 1e9, 'second')})"
