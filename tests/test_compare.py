@@ -5,6 +5,7 @@ statuses on good and bad input."""
 from __future__ import annotations
 
 import json
+import dataclasses
 import math
 import os
 import subprocess
@@ -578,14 +579,63 @@ def test_quick_run_against_its_baseline_scaled_down_20_percent(quick_run, driver
         assert (f"| + | `{bench['name']}` |" in markdown) == bench["regression"]
 
 
-def test_an_open_loop_is_compared_with_a_warning_that_its_time_is_the_rate(tmp_path):
+def open_loop(impl: str, p99_us_per_value: list[list[float]], seconds: float = 1e-4,
+              threshold: float = 0.05) -> BenchmarkResult:
+    """An rpc open loop whose time per request the rate fixes, with the p99
+    latency of each value of each process."""
+    bench_id = BenchmarkId.make("rpc", {"mode": "open", "rate": 10000}, impl, "all", 2)
+    lengths = [len(p) for p in p99_us_per_value]
+    metrics = [{"latency_ns": {"p50": p * 100, "p99": p * 1000}}
+               for process in p99_us_per_value for p in process]
+    return BenchmarkResult(bench_id, [seconds] * len(lengths), [seconds] * len(metrics),
+                           {"tgobench_params": {"mode": "open", "rate": 10000}}, metrics,
+                           "second", threshold, lengths)
+
+
+def test_an_open_loop_is_judged_by_each_processs_p99_latency():
+    rng = np.random.default_rng(7)
+    gmp = [list(200 * np.exp(rng.normal(0, 0.05, 3))) for _ in range(10)]
+    tgo = [list(600 * np.exp(rng.normal(0, 0.05, 3))) for _ in range(10)]
+    comparison = compare.compare_files(result_set("a.json", open_loop("tgo", gmp)),
+                                       result_set("b.json", open_loop("tgo", tgo)))
+    (judged,) = comparison.benchmarks
+    assert judged.name.endswith(compare.OPEN_LOOP_LABEL) and "mode=open" in judged.name
+    assert judged.baseline.run_means == pytest.approx([np.median(p) * 1e-6 for p in gmp])
+    assert 2.5 < judged.ratio < 3.5 and judged.regression
+    assert compare.format_value(judged.new.median, judged.unit).endswith(" us")
+    assert not [w for w in comparison.warnings if "open loop" in w.message]
+    assert compare.exit_status(comparison) == 1
+
+
+def test_an_open_loop_at_the_same_latency_is_no_change():
+    rng = np.random.default_rng(8)
+    same = [[list(300 * np.exp(rng.normal(0, 0.05, 3))) for _ in range(10)] for _ in range(2)]
+    comparison = compare.compare_files(result_set("a.json", open_loop("tgo", same[0])),
+                                       result_set("b.json", open_loop("tgo", same[1])))
+    assert comparison.benchmarks[0].verdict == compare.NO_CHANGE
+
+
+def test_an_open_loop_without_latency_is_judged_by_time_with_a_warning():
+    base = open_loop("tgo", [[200]] * 6)
+    new = dataclasses.replace(open_loop("tgo", [[200]] * 6), metrics=[{}] * 6)
+    comparison = compare.compare_files(result_set("a.json", base), result_set("b.json", new))
+    (judged,) = comparison.benchmarks
+    assert compare.OPEN_LOOP_LABEL not in judged.name and judged.baseline.median == 1e-4
+    (warning,) = [w for w in comparison.warnings if "open loop" in w.message]
+    assert "without latency metrics" in warning.message and "tgobench run" in warning.fix
+
+
+def test_open_loops_in_result_files_are_compared_by_latency_and_closed_ones_by_time(tmp_path):
     from tests.test_report import write_results
     from tgobench import results
     ids = [BenchmarkId.make("rpc", params, impl, "all", 2) for impl in ("tgo", "gmp")
            for params in ({"conns": 4, "requests": 50}, {"conns": 4, "mode": "open", "rate": 1000})]
     comparison = compare.compare_impls(results.load(write_results(tmp_path / "r.json", ids)),
                                        "gmp", "tgo")
-    about_open = [w for w in comparison.warnings if "open loop" in w.message]
-    (warning,) = about_open
-    assert "mode=open" in warning.message and "requests=50" not in warning.message
-    assert "p99" in warning.fix
+    closed, open_ = comparison.benchmarks
+    assert "mode=open" not in closed.name and compare.OPEN_LOOP_LABEL not in closed.name
+    assert "mode=open" in open_.name and open_.name.endswith(compare.OPEN_LOOP_LABEL)
+    # the fixture's p99 is 20 times its time per request, scaled by the implementation's cost
+    assert open_.baseline.median > 10 * closed.baseline.median
+    table = compare.render_table(comparison)
+    assert f"{open_.name}" in table and "open loop" not in table

@@ -23,14 +23,16 @@ MACHINE = {"cpu_model": "Test CPU", "cpus": 2, "numa_nodes": 1, "kernel": "6.18.
 
 
 def make_bench(bench_id: BenchmarkId, runs: list[list[float]], *, machine=MACHINE,
-               params=None, driver_version="0.1.0") -> pyperf.Benchmark:
+               params=None, driver_version="0.1.0",
+               metrics_of=lambda index, values: [{"peak_rss_kib": 1000 + index, "value": i}
+                                                 for i in range(len(values))]) -> pyperf.Benchmark:
     common = benchmark_metadata(bench_id, params=params or {"tasks": 1000}, op_unit="task",
                                 suite="test", threshold=0.05, tgobench_version="0.1.0",
                                 driver_version=driver_version, compiler="gcc 12.2.0",
                                 machine=machine, warnings=[{"message": "m", "fix": "f"}])
     pyperf_runs = []
     for index, values in enumerate(runs):
-        metrics = [{"peak_rss_kib": 1000 + index, "value": i} for i in range(len(values))]
+        metrics = metrics_of(index, values)
         metadata = dict(common, name=bench_id.name, unit="second", loops=1,
                         tgobench_metrics=encode_json(metrics))
         pyperf_runs.append(pyperf.Run(values, warmups=[(1, values[0])], metadata=metadata,
@@ -107,6 +109,28 @@ def test_plain_pyperf_file_loads_with_name_as_workload(tmp_path):
     assert bench.name == "bench one"
     assert bench.run_means == [pytest.approx(0.55)]
     assert bench.threshold is None and bench.metrics == [{}, {}]
+
+
+def test_a_percentile_is_summarised_by_its_median_in_each_process(tmp_path):
+    path = tmp_path / "r.json"
+    p99s = [[100, 200, 600], [50], [10, 30]]
+    ResultWriter(path).add(make_bench(
+        SPAWN_TGO, [[1e-7] * len(p) for p in p99s],
+        metrics_of=lambda index, values: [{"latency_ns": {"p50": 1, "p99": p}} for p in p99s[index]]))
+    bench = results.load(path).get(SPAWN_TGO.name)
+    assert bench.run_lengths == [3, 1, 2]
+    assert bench.run_medians_of("latency_ns", "p99") == [200, 50, 20]
+    assert bench.run_medians_of("latency_ns", "p999") is None
+    assert bench.run_medians_of("send_lag_ns", "p99") is None
+
+
+def test_a_percentile_missing_from_one_value_gives_no_samples(tmp_path):
+    path = tmp_path / "r.json"
+    ResultWriter(path).add(make_bench(
+        SPAWN_TGO, [[1e-7, 1e-7], [1e-7]],
+        metrics_of=lambda index, values: [{"latency_ns": {"p99": 5}} if index else {}
+                                          for _ in values]))
+    assert results.load(path).get(SPAWN_TGO.name).run_medians_of("latency_ns", "p99") is None
 
 
 def test_missing_file_names_it(tmp_path):

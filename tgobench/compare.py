@@ -10,7 +10,8 @@ interval and power calculation.
 For each benchmark present on both sides:
 
 - samples: the per-worker-process means (`BenchmarkResult.run_means`);
-  medians are of those means;
+  medians are of those means. An rpc open loop, whose time per request its
+  rate sets, is judged by latency instead: each process's median p99;
 - ratio new/baseline: Hodges-Lehmann estimate on log times, with its
   distribution-free interval at confidence 1 - alpha (95% by default);
 - p: two-sided Mann-Whitney U; `p_holm` corrected by Holm across all the
@@ -35,7 +36,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,7 @@ FASTER = "faster"
 SLOWER = "slower"
 NO_CHANGE = "no significant change"
 TOO_FEW = "too few samples"
+OPEN_LOOP_LABEL = "(p99 latency)"
 
 # Terminal and Markdown marks, in the spirit of asv's compare.
 _MARKS = {"regression": "+", SLOWER: "~", FASTER: "-", TOO_FEW: "?", NO_CHANGE: " "}
@@ -327,11 +329,7 @@ def _compare(baseline_label: str, new_label: str,
                 "a changed default makes the two measure different work; pass the parameter "
                 "explicitly in the suite"))
         if base.id.open_loop:
-            warnings.append(CompareWarning(
-                f"{name} is an open loop: the rate sets its time per request, so its verdict "
-                "says little about the implementations",
-                "compare its latency instead: `tgobench run` prints each side's p99 and send "
-                "lag, and `tgobench report` draws their percentiles"))
+            name, base, new = _open_loop(name, base, new, warnings)
         compared.append((name, base, new))
     if not compared:
         raise UserError("no benchmark is measured in the same unit on both sides",
@@ -349,6 +347,29 @@ def _compare(baseline_label: str, new_label: str,
             else "new benchmarks are compared once the baseline holds them"))
     return Comparison(baseline_label, new_label, alpha, tuple(benchmarks), only_base, only_new,
                       tuple(warnings), impls, path)
+
+
+def _open_loop(name: str, base: BenchmarkResult, new: BenchmarkResult,
+               warnings: list[CompareWarning]) -> tuple[str, BenchmarkResult, BenchmarkResult]:
+    """An open loop's time per request is set by its rate, so it is judged by
+    its p99 latency: each process's median p99 is a sample, as its mean time
+    is elsewhere. Results without latency metrics keep their time, with a warning."""
+    base_p99, new_p99 = _p99_latency(base), _p99_latency(new)
+    if base_p99 and new_p99:
+        return f"{name} {OPEN_LOOP_LABEL}", base_p99, new_p99
+    warnings.append(CompareWarning(
+        f"{name} is an open loop without latency metrics on both sides, so it is judged by its "
+        "time per request, which its rate sets: the verdict says little about the implementations",
+        "re-run it with `tgobench run`, which records each value's latency percentiles"))
+    return name, base, new
+
+
+def _p99_latency(bench: BenchmarkResult) -> BenchmarkResult | None:
+    medians = bench.run_medians_of("latency_ns", "p99")
+    if medians is None:
+        return None
+    return replace(bench, run_means=[ns * 1e-9 for ns in medians], unit="second",
+                   values=[m["latency_ns"]["p99"] * 1e-9 for m in bench.metrics])
 
 
 def _judge(pairs: list[tuple[str, BenchmarkResult, BenchmarkResult]], alpha: float,

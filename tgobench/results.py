@@ -133,7 +133,7 @@ class BenchmarkResult:
     these means are the samples a statistical test should see. `metadata` is
     pyperf's benchmark metadata with the JSON-valued tgobench keys decoded;
     `metrics` holds the driver's metrics object for each value, in the order
-    of `values`."""
+    of `values`, and `run_lengths` how many of them each process gave."""
 
     id: BenchmarkId
     run_means: list[float]
@@ -142,6 +142,7 @@ class BenchmarkResult:
     metrics: list[dict]
     unit: str
     threshold: float | None
+    run_lengths: list[int] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -157,6 +158,23 @@ class BenchmarkResult:
         found = [m[metric][key] for m in self.metrics
                  if isinstance(m.get(metric), dict) and key in m[metric]]
         return statistics.median(found) if found else None
+
+    def run_medians_of(self, metric: str, key: str) -> list[float] | None:
+        """The median of one percentile of a histogram metric in each worker
+        process: the samples to test that percentile by, as `run_means` are
+        for time. A median, because one stalled loop's tail would set a mean.
+        None unless every value has it."""
+        if not self.run_lengths or sum(self.run_lengths) != len(self.metrics):
+            return None
+        found = [m[metric][key] for m in self.metrics
+                 if isinstance(m.get(metric), dict) and isinstance(m[metric].get(key), (int, float))]
+        if len(found) != len(self.metrics):
+            return None
+        medians, start = [], 0
+        for length in self.run_lengths:
+            medians.append(statistics.median(found[start:start + length]))
+            start += length
+        return medians
 
 
 @dataclass
@@ -282,12 +300,14 @@ def _benchmark_result(path: Path, bench: pyperf.Benchmark) -> BenchmarkResult:
     else:
         bench_id = BenchmarkId(name, (), "", "", 0)
     run_means: list[float] = []
+    run_lengths: list[int] = []
     values: list[float] = []
     metrics: list[dict] = []
     for run in bench.get_runs():
         if not run.values:
             continue
         run_means.append(statistics.fmean(run.values))
+        run_lengths.append(len(run.values))
         values.extend(run.values)
         run_metrics = run.get_metadata().get("tgobench_metrics")
         decoded = _decode(path, name, "tgobench_metrics", run_metrics) if run_metrics else []
@@ -297,7 +317,7 @@ def _benchmark_result(path: Path, bench: pyperf.Benchmark) -> BenchmarkResult:
         metrics.extend(decoded or [{}] * len(run.values))
     threshold = metadata.get("tgobench_threshold")
     return BenchmarkResult(bench_id, run_means, values, metadata, metrics, bench.get_unit(),
-                           float(threshold) if threshold is not None else None)
+                           float(threshold) if threshold is not None else None, run_lengths)
 
 
 # --- writing -----------------------------------------------------------------
