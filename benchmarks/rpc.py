@@ -25,14 +25,21 @@ With --unpinned, a fourth column runs tgo with its workers unpinned
 (TGOBENCH_PIN=0): everything else tgo does, without the pinning, so that
 what the pinning alone costs or gains shows beside it.
 
+With --open-loops K, each repetition measures the open loop K times in its
+warmed driver process, and a row `open q90` gives the p99 that one loop in
+ten exceeds: how often a loop's tail is set by a stall, which the median
+hides and one max overstates.
+
 Usage: python benchmarks/rpc.py [--reps 5] [--driver-dir DIR] [--procs N]
-                                [--open-rate 20000] [--no-go] [--unpinned]
+                                [--open-rate 20000] [--open-loops 1]
+                                [--no-go] [--unpinned]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,17 +101,20 @@ FIGURES = (
 UNPINNED = "tgo-unpinned"  # tgo under TGOBENCH_PIN=0
 
 
-def measure(impl: str, executable: Path, all_runs: tuple[Run, ...],
-            procs: int | None) -> tuple[dict, dict[str, RunAnswer]]:
-    """One repetition of every run in a fresh driver process."""
+def measure(impl: str, executable: Path, all_runs: tuple[Run, ...], procs: int | None,
+            open_loops: int) -> tuple[dict, dict[str, list[RunAnswer]]]:
+    """One repetition of every run in a fresh driver process: one answer per
+    run, `open_loops` for the open loop."""
     answers = {}
     env = {**os.environ, "TGOBENCH_PIN": "0"} if impl == UNPINNED else None
     with DriverProcess(impl, executable, env=env) as driver:
         hello = driver.checked({"op": "hello"}, REQUEST_TIMEOUT_S)
         for run in all_runs:
             driver.run("rpc", run.warmup, 1, procs, REQUEST_TIMEOUT_S)
-            answers[run.name] = driver.run("rpc", run.params, 1, procs, REQUEST_TIMEOUT_S)
-    hello["procs_used"] = next(iter(answers.values())).procs
+            times = open_loops if run.name == "open" else 1
+            answers[run.name] = [driver.run("rpc", run.params, 1, procs, REQUEST_TIMEOUT_S)
+                                 for _ in range(times)]
+    hello["procs_used"] = answers[all_runs[0].name][0].procs
     return hello, answers
 
 
@@ -117,10 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     add_common_options(parser, "repetitions (default 5)")
     parser.add_argument("--open-rate", type=int, default=20000,
                         help="requests per second of the open loop (default 20000)")
+    parser.add_argument("--open-loops", type=int, default=1,
+                        help="open-loop measurements per repetition (default 1); with 10 or "
+                             "more in all, a row gives the p99 one loop in ten exceeds")
     parser.add_argument("--unpinned", action="store_true",
                         help=f"add {UNPINNED}: tgo with its workers unpinned (TGOBENCH_PIN=0)")
     args = parser.parse_args(argv)
     check_reps(parser, args)
+    if args.open_loops < 1:
+        parser.error(f"--open-loops must be at least 1, got {args.open_loops}")
 
     all_runs = runs(args.open_rate)
     try:
@@ -132,14 +147,16 @@ def main(argv: list[str] | None = None) -> int:
                                                       for i in impls}
         hellos = {}
         for impl in interleaved(impls, args.reps):
-            hellos[impl], answers = measure(impl, executables[impl], all_runs, args.procs)
+            hellos[impl], answers = measure(impl, executables[impl], all_runs, args.procs,
+                                            args.open_loops)
             for k, figure in enumerate(FIGURES):
-                results[impl][k].append(figure.value(answers[figure.run]))
+                results[impl][k] += [figure.value(answer) for answer in answers[figure.run]]
     except UserError as exc:
         return report_error(exc)
 
+    loops = f", the open loop {args.open_loops} times each" if args.open_loops > 1 else ""
     print(f"{machine_line(hellos['tgo'])}; {go_line(go_note, hellos)}; "
-          f"{args.reps} reps, median [min-max]")
+          f"{args.reps} reps{loops}, median [min-max]")
     print(f"rpc echo on 127.0.0.1, 64-byte messages; open loop at {args.open_rate} req/s for "
           f"1 s over 64 connections, latency from each request's scheduled send time")
     width = max(27, *(len(i + ' median [min-max]') for i in impls))
@@ -159,6 +176,15 @@ def main(argv: list[str] | None = None) -> int:
         if "go" in impls:
             line += f" {ratio(medians['tgo'][k], medians['go'][k]):>7}"
         print(line)
+    open_p99 = FIGURES.index(Figure("open", "open", "p99 µs", False))
+    if args.reps * args.open_loops >= 10:
+        q90 = {i: statistics.quantiles(results[i][open_p99], n=10)[-1] for i in impls}
+        line = (f"{'open q90':<12} {'p99 µs':<7}" + "".join(f" {fmt(q90[i]):>{width}}" for i in impls)
+                + f" {ratio(q90['tgo'], q90['gmp']):>8}")
+        if "go" in impls:
+            line += f" {ratio(q90['tgo'], q90['go']):>7}"
+        print(line)
+        print("open q90: the open-loop p99 that one loop in ten exceeds")
     print("req/s: a ratio above 1 is tgo faster; p99: a ratio below 1 is tgo's tail lower.")
     print("open lag: how late the senders woke (timers and the poller), part of open's p99")
     slow = [i for i in impls if medians[i][4] < 0.95 * args.open_rate]
