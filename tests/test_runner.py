@@ -20,7 +20,7 @@ from tgobench.compare import format_value
 from tgobench.errors import UserError
 from tgobench.results import BenchmarkId
 from tgobench.runner import RunRequest
-from tgobench.stats import RatioInterval
+from tgobench.stats import RatioInterval, hodges_lehmann_ratio
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Few, short pyperf processes: these tests check behaviour, not numbers.
@@ -283,6 +283,11 @@ def test_an_open_loop_is_summarised_by_its_latency_not_its_time(tmp_path):
         lag = statistics.median(m["send_lag_ns"]["p99"] for m in bench.metrics)
         assert (f"{impl} {format_value(p99 / 1e9, 'second')} "
                 f"(senders late {format_value(lag / 1e9, 'second')})") in open_line
+    tgo, gmp = (next(b for b in loaded.benchmarks if b.id.impl == impl and _is_open(b.id))
+                for impl in ("tgo", "gmp"))
+    interval = hodges_lehmann_ratio(tgo.run_medians_of("latency_ns", "p99"),
+                                    gmp.run_medians_of("latency_ns", "p99"))
+    assert f"gmp/tgo p99 {runner.format_ratio(interval)}" in open_line
 
 
 def _is_open(bench_id: BenchmarkId) -> bool:

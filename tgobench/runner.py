@@ -376,7 +376,9 @@ def summarize(results: ResultSet) -> list[WorkloadSummary]:
 
 def _open_loop_line(key: str, benches: list[BenchmarkResult]) -> str:
     """An open loop's summary: p99 latency and send lag per implementation
-    (medians over values), not a time ratio, which would compare schedules."""
+    (medians over values), not a time ratio, which would compare schedules;
+    then the p99 ratios with their intervals over each process's median p99,
+    the samples `tgobench compare` judges it by."""
     parts = []
     for b in benches:
         p99 = b.median_percentile("latency_ns", "p99")
@@ -385,6 +387,11 @@ def _open_loop_line(key: str, benches: list[BenchmarkResult]) -> str:
         if lag is not None:
             figure += f" (senders late {format_value(lag / 1e9, 'second')})"
         parts.append(f"{b.id.impl} {figure}")
+    samples = [(b.id.impl, b.run_medians_of("latency_ns", "p99")) for b in benches]
+    samples = [(impl, medians) for impl, medians in samples if medians]
+    for impl, medians in samples[1:]:
+        interval = hodges_lehmann_ratio(samples[0][1], medians)
+        parts.append(f"{impl}/{samples[0][0]} p99 {format_ratio(interval)}")
     return f"p99 latency on {key}: " + ", ".join(parts) + "; its time per request is set by the rate"
 
 
