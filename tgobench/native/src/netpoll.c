@@ -14,6 +14,18 @@
  *     epoll_wait with the next timer as its timeout, and an eventfd breaks
  *     it out when work or an earlier timer arrives.
  *
+ * Unlike Go, a read of a TCP socket that came back short (fewer bytes than
+ * asked) marks the socket drained, and the next read waits for an edge
+ * before it calls read(): the call would find no data and cost a system
+ * call for its EAGAIN. Any data that arrives after the short read brings an
+ * edge that fires the slot, so the wait cannot miss it; a READY latched
+ * before the short read only makes that read a try, as without the mark.
+ * A hang-up is the exception: a FIN that came with the data is not
+ * returned by the short read, and brings no further edge, so once the
+ * poller has reported EPOLLRDHUP, HUP or ERR for the socket it is never
+ * marked again. Only TCP: a short datagram read says nothing about what
+ * else is queued, and a file cannot be polled.
+ *
  * The policies decide where readied tasks go (tgo__policy_inject); this
  * file only finds them. Tasks readied here carry io_wakeup, which the tgo
  * policy turns into its NETIO ordering.
@@ -23,6 +35,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +51,9 @@ typedef struct pollfd_desc {
     _Atomic uintptr_t wg;
     _Atomic uint32_t seq;
     _Atomic bool registered;
+    _Atomic bool stream;        /* a SOCK_STREAM socket, learnt at registration */
+    _Atomic bool drained;       /* the last read came back short: wait first */
+    _Atomic bool hung_up;       /* EPOLLRDHUP, HUP or ERR reported: no more marks */
 } pollfd_desc;
 
 static struct {
@@ -131,10 +147,27 @@ static pollfd_desc *desc_of(int fd)
     return &chunk[fd % CHUNK];
 }
 
+/* The descriptor of fd if its chunk exists, else NULL; allocates nothing. */
+static pollfd_desc *known_desc(int fd)
+{
+    if (fd < 0 || fd >= CHUNK * MAX_CHUNKS)
+        return NULL;
+    pollfd_desc *chunk = atomic_load_explicit(&np.chunks[fd / CHUNK], memory_order_acquire);
+    return chunk ? &chunk[fd % CHUNK] : NULL;
+}
+
+static bool is_stream_socket(int fd)
+{
+    int type = 0;
+    socklen_t len = sizeof type;
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
 static bool ensure_registered(int fd, pollfd_desc *d)
 {
     if (atomic_load_explicit(&d->registered, memory_order_acquire))
         return true;
+    atomic_store_explicit(&d->stream, is_stream_socket(fd), memory_order_relaxed);
     uint32_t seq = atomic_load(&d->seq);
     struct epoll_event ev = {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -146,16 +179,16 @@ static bool ensure_registered(int fd, pollfd_desc *d)
     return true;
 }
 
-/* Make the task in a slot runnable, or latch READY when none waits. */
+/* Make the task in a slot runnable, or latch READY when none waits. A
+ * READY already latched is written again, so that the task consuming it
+ * sees what this event published before the fire (hung_up). */
 static tgo__task *slot_fire(_Atomic uintptr_t *slot)
 {
     for (;;) {
         uintptr_t old = atomic_load(slot);
-        if (old == SLOT_READY)
-            return NULL;
-        uintptr_t new = old == SLOT_EMPTY ? SLOT_READY : SLOT_EMPTY;
+        uintptr_t new = old <= SLOT_READY ? SLOT_READY : SLOT_EMPTY;
         if (atomic_compare_exchange_weak(slot, &old, new))
-            return old == SLOT_EMPTY ? NULL : (tgo__task *)old;
+            return old <= SLOT_READY ? NULL : (tgo__task *)old;
     }
 }
 
@@ -238,6 +271,8 @@ tgo__task *tgo__netpoll(uint64_t timeout_ns)
         if (atomic_load(&d->seq) != seq)
             continue; /* the fd was closed and reused since */
         uint32_t e = evs[i].events;
+        if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) /* before the fire that publishes it */
+            atomic_store_explicit(&d->hung_up, true, memory_order_relaxed);
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
             push(&list, slot_fire(&d->rg));
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
@@ -268,12 +303,33 @@ static int await_ready(int fd, bool write, int e)
     return err ? err : 1;
 }
 
+/* After a read of n bytes of len: mark a registered TCP socket drained
+ * when the read came back short. */
+static void note_read(pollfd_desc *d, ssize_t n, size_t len)
+{
+    bool drained = d && n > 0 && (size_t)n < len &&
+                   atomic_load_explicit(&d->registered, memory_order_acquire) &&
+                   atomic_load_explicit(&d->stream, memory_order_relaxed) &&
+                   !atomic_load_explicit(&d->hung_up, memory_order_relaxed);
+    if (drained)
+        atomic_store_explicit(&d->drained, true, memory_order_relaxed);
+}
+
 ssize_t tgo_read(int fd, void *buf, size_t len)
 {
+    pollfd_desc *d = known_desc(fd);
+    if (d && atomic_load_explicit(&d->drained, memory_order_relaxed)) {
+        atomic_store_explicit(&d->drained, false, memory_order_relaxed);
+        int err = wait_fd(fd, false);
+        if (err)
+            return err;
+    }
     for (;;) {
         ssize_t n = read(fd, buf, len);
-        if (n >= 0)
+        if (n >= 0) {
+            note_read(d ? d : known_desc(fd), n, len);
             return n;
+        }
         int r = await_ready(fd, false, tgo_errno());
         if (r < 0)
             return r;
@@ -339,6 +395,8 @@ int tgo_close(int fd)
                 "fd %d closed while a task waits on it", fd);
     atomic_store(&d->rg, SLOT_EMPTY);
     atomic_store(&d->wg, SLOT_EMPTY);
+    atomic_store(&d->drained, false);
+    atomic_store(&d->hung_up, false);
     atomic_fetch_add(&d->seq, 1); /* drop events still queued for the old fd */
     return close(fd) == 0 ? 0 : -errno;
 }
