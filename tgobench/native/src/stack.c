@@ -90,6 +90,23 @@ static bool kernel_has_guard_pages(void)
     return ok;
 }
 
+static bool new_slab(void)
+{
+    int n = atomic_load(&pool.nslabs);
+    if (n == MAX_SLABS)
+        return false;
+    char *slab = mmap(NULL, pool.slab_bytes, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (slab == MAP_FAILED)
+        return false;
+    pool.slabs[n] = slab;
+    /* release: the signal handler reads slabs[] without the lock */
+    atomic_store_explicit(&pool.nslabs, n + 1, memory_order_release);
+    pool.slab_next = slab;
+    pool.slab_end = slab + pool.slab_bytes - pool.slab_bytes % pool.stride;
+    return true;
+}
+
 int tgo__stacks_init(size_t stack_size)
 {
     bool page_class = stack_size % PAGE == 0;
@@ -103,7 +120,10 @@ int tgo__stacks_init(size_t stack_size)
     pool.slab_next = pool.slab_end = NULL;
     pool.free_list = NULL;
     atomic_store(&pool.nslabs, 0);
-    return 0;
+    /* The first slab now, while there is address space for it: a run that
+     * then spawns until memory runs out still has stacks to run the tasks
+     * it queued, and ends with an error instead of dying in the scheduler. */
+    return new_slab() ? 0 : -ENOMEM;
 }
 
 void tgo__stacks_destroy(void)
@@ -131,22 +151,6 @@ void tgo__stack_cache_free(struct tgo__stack_cache *c)
     free(c); /* the stacks themselves go with their slabs */
 }
 
-static bool new_slab(void)
-{
-    int n = atomic_load(&pool.nslabs);
-    if (n == MAX_SLABS)
-        return false;
-    char *slab = mmap(NULL, pool.slab_bytes, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (slab == MAP_FAILED)
-        return false;
-    pool.slabs[n] = slab;
-    /* release: the signal handler reads slabs[] without the lock */
-    atomic_store_explicit(&pool.nslabs, n + 1, memory_order_release);
-    pool.slab_next = slab;
-    pool.slab_end = slab + pool.slab_bytes - pool.slab_bytes % pool.stride;
-    return true;
-}
 
 /* A fresh stack from the current slab; pool.mu held. */
 static char *carve(void)
