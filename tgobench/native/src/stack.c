@@ -151,7 +151,6 @@ void tgo__stack_cache_free(struct tgo__stack_cache *c)
     free(c); /* the stacks themselves go with their slabs */
 }
 
-
 /* A fresh stack from the current slab; pool.mu held. */
 static char *carve(void)
 {
