@@ -35,7 +35,7 @@ from tgobench import suites, system
 from tgobench import topology as topology_mod
 from tgobench.drivers import (DriverError, DriverInfo, DriverProcess, describe_status, find_driver,
                               hello, parse_impls)
-from tgobench.compare import format_value
+from tgobench.compare import OPEN_LOOP_LABEL, format_value
 from tgobench.errors import UserError
 from tgobench.placement import Placement
 from tgobench.results import (BenchmarkId, BenchmarkResult, ResultSet, ResultWriter,
@@ -318,7 +318,7 @@ class Cell:
 class Row:
     key: str                                  # the benchmark without its impl
     cells: dict[str, Cell]
-    ratios: dict[str, RatioInterval]          # impl -> its time / the first impl's
+    ratios: dict[str, RatioInterval]          # impl -> its figure / the first impl's
 
 
 @dataclass
@@ -338,7 +338,8 @@ def _key(bench_id: BenchmarkId) -> str:
 def summarize(results: ResultSet) -> list[WorkloadSummary]:
     """Per workload, each benchmark's implementations side by side, and
     ratios with Hodges-Lehmann 95% intervals over per-process means
-    (stats.hodges_lehmann_ratio)."""
+    (stats.hodges_lehmann_ratio); for an rpc open loop, over per-process
+    median p99s, as `tgobench compare` judges it."""
     by_workload: dict[str, WorkloadSummary] = {}
     rows: dict[tuple[str, str], Row] = {}
     for bench in results.benchmarks:
@@ -347,16 +348,16 @@ def summarize(results: ResultSet) -> list[WorkloadSummary]:
             workload, bench.metadata.get("tgobench_op_unit", "op"), [], [], []))
         if bench.id.impl not in summary.impls:
             summary.impls.append(bench.id.impl)
-        key = _key(bench.id)
+        key = _row_key(bench)
         if (workload, key) not in rows:
             rows[(workload, key)] = Row(key, {}, {})
             summary.rows.append(rows[(workload, key)])
-        means = bench.run_means
+        means = _samples(bench)
         center = statistics.median(means)
         rows[(workload, key)].cells[bench.id.impl] = Cell(
             center, statistics.median(abs(m - center) for m in means), len(means))
-    means_of = {(_key(b.id), b.id.impl): b.run_means for b in results.benchmarks}
-    open_loops = {_key(b.id) for b in results.benchmarks if b.id.open_loop}
+    means_of = {(_row_key(b), b.id.impl): _samples(b) for b in results.benchmarks}
+    open_loops = {_row_key(b) for b in results.benchmarks if b.id.open_loop}
     for summary in by_workload.values():
         for row in summary.rows:
             impls = [impl for impl in summary.impls if impl in row.cells]
@@ -369,16 +370,31 @@ def summarize(results: ResultSet) -> list[WorkloadSummary]:
                 if row.key not in open_loops:
                     summary.lines.append(_verdict(first, other, interval, row.key))
             if row.key in open_loops:
-                summary.lines.append(_open_loop_line(row.key, [
-                    b for b in results.benchmarks if _key(b.id) == row.key]))
+                summary.lines.append(_open_loop_line(
+                    [b for b in results.benchmarks if _row_key(b) == row.key]))
     return list(by_workload.values())
 
 
-def _open_loop_line(key: str, benches: list[BenchmarkResult]) -> str:
+def _by_latency(bench: BenchmarkResult) -> list[float] | None:
+    """An open loop's per-process median p99 latencies in seconds, the
+    samples `tgobench compare` judges it by; None for any other benchmark."""
+    medians = bench.run_medians_of("latency_ns", "p99") if bench.id.open_loop else None
+    return [ns * 1e-9 for ns in medians] if medians else None
+
+
+def _samples(bench: BenchmarkResult) -> list[float]:
+    return _by_latency(bench) or bench.run_means
+
+
+def _row_key(bench: BenchmarkResult) -> str:
+    key = _key(bench.id)
+    return f"{key} {OPEN_LOOP_LABEL}" if _by_latency(bench) else key
+
+
+def _open_loop_line(benches: list[BenchmarkResult]) -> str:
     """An open loop's summary: p99 latency and send lag per implementation
     (medians over values), not a time ratio, which would compare schedules;
-    then the p99 ratios with their intervals over each process's median p99,
-    the samples `tgobench compare` judges it by."""
+    its row in the table compares the p99s."""
     parts = []
     for b in benches:
         p99 = b.median_percentile("latency_ns", "p99")
@@ -387,12 +403,8 @@ def _open_loop_line(key: str, benches: list[BenchmarkResult]) -> str:
         if lag is not None:
             figure += f" (senders late {format_value(lag / 1e9, 'second')})"
         parts.append(f"{b.id.impl} {figure}")
-    samples = [(b.id.impl, b.run_medians_of("latency_ns", "p99")) for b in benches]
-    samples = [(impl, medians) for impl, medians in samples if medians]
-    for impl, medians in samples[1:]:
-        interval = hodges_lehmann_ratio(samples[0][1], medians)
-        parts.append(f"{impl}/{samples[0][0]} p99 {format_ratio(interval)}")
-    return f"p99 latency on {key}: " + ", ".join(parts) + "; its time per request is set by the rate"
+    return (f"p99 latency on {_key(benches[0].id)}: " + ", ".join(parts)
+            + "; its time per request is set by the rate")
 
 
 def _verdict(first: str, other: str, interval: RatioInterval, key: str) -> str:
@@ -531,8 +543,11 @@ def print_summary(console, summaries: list[WorkloadSummary]) -> None:
     from rich.text import Text
 
     for summary in summaries:
+        caption = "median of per-process means ± MAD; ratio [95% CI]"
+        if any(row.key.endswith(OPEN_LOOP_LABEL) for row in summary.rows):
+            caption += f"; rows marked {OPEN_LOOP_LABEL}: median of per-process median p99s ± MAD"
         table = Table(title=f"{summary.workload} (time per {summary.op_unit})", title_justify="left",
-                      caption="median of per-process means ± MAD; ratio [95% CI]",
+                      caption=caption,
                       caption_justify="left", box=None, pad_edge=False)
         table.add_column("benchmark")
         for impl in summary.impls:
