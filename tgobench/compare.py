@@ -364,11 +364,18 @@ def _open_loop(name: str, base: BenchmarkResult, new: BenchmarkResult,
     return name, base, new
 
 
+def latency_samples(bench: BenchmarkResult) -> list[float] | None:
+    """An rpc open loop's samples: each process's median p99 latency, in
+    seconds. None for any other benchmark, or one without latency metrics."""
+    medians = bench.run_medians_of("latency_ns", "p99") if bench.id.open_loop else None
+    return [ns * 1e-9 for ns in medians] if medians else None
+
+
 def _p99_latency(bench: BenchmarkResult) -> BenchmarkResult | None:
-    medians = bench.run_medians_of("latency_ns", "p99")
-    if medians is None:
+    samples = latency_samples(bench)
+    if samples is None:
         return None
-    return replace(bench, run_means=[ns * 1e-9 for ns in medians], unit="second",
+    return replace(bench, run_means=samples, unit="second",
                    values=[m["latency_ns"]["p99"] * 1e-9 for m in bench.metrics])
 
 

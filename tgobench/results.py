@@ -155,8 +155,7 @@ class BenchmarkResult:
     def median_percentile(self, metric: str, key: str) -> float | None:
         """The median over values of one percentile of a histogram metric
         (metric "latency_ns", key "p99"); None where no value has it."""
-        found = [m[metric][key] for m in self.metrics
-                 if isinstance(m.get(metric), dict) and key in m[metric]]
+        found = [v for v in self._percentiles(metric, key) if v is not None]
         return statistics.median(found) if found else None
 
     def run_medians_of(self, metric: str, key: str) -> list[float] | None:
@@ -164,17 +163,21 @@ class BenchmarkResult:
         process: the samples to test that percentile by, as `run_means` are
         for time. A median, because one stalled loop's tail would set a mean.
         None unless every value has it."""
-        if not self.run_lengths or sum(self.run_lengths) != len(self.metrics):
-            return None
-        found = [m[metric][key] for m in self.metrics
-                 if isinstance(m.get(metric), dict) and isinstance(m[metric].get(key), (int, float))]
-        if len(found) != len(self.metrics):
+        found = self._percentiles(metric, key)
+        if not self.run_lengths or sum(self.run_lengths) != len(found) or None in found:
             return None
         medians, start = [], 0
         for length in self.run_lengths:
             medians.append(statistics.median(found[start:start + length]))
             start += length
         return medians
+
+    def _percentiles(self, metric: str, key: str) -> list[float | None]:
+        """One percentile of a histogram metric for each value, None where
+        that value lacks it."""
+        return [m[metric][key] if isinstance(m.get(metric), dict)
+                and isinstance(m[metric].get(key), (int, float)) else None
+                for m in self.metrics]
 
 
 @dataclass

@@ -35,7 +35,7 @@ from tgobench import suites, system
 from tgobench import topology as topology_mod
 from tgobench.drivers import (DriverError, DriverInfo, DriverProcess, describe_status, find_driver,
                               hello, parse_impls)
-from tgobench.compare import OPEN_LOOP_LABEL, format_value
+from tgobench.compare import OPEN_LOOP_LABEL, format_value, latency_samples
 from tgobench.errors import UserError
 from tgobench.placement import Placement
 from tgobench.results import (BenchmarkId, BenchmarkResult, ResultSet, ResultWriter,
@@ -342,22 +342,25 @@ def summarize(results: ResultSet) -> list[WorkloadSummary]:
     median p99s, as `tgobench compare` judges it."""
     by_workload: dict[str, WorkloadSummary] = {}
     rows: dict[tuple[str, str], Row] = {}
+    means_of: dict[tuple[str, str], list[float]] = {}
+    open_loops: dict[str, list[BenchmarkResult]] = {}  # row key -> its benchmarks
     for bench in results.benchmarks:
         workload = bench.id.workload
         summary = by_workload.setdefault(workload, WorkloadSummary(
             workload, bench.metadata.get("tgobench_op_unit", "op"), [], [], []))
         if bench.id.impl not in summary.impls:
             summary.impls.append(bench.id.impl)
-        key = _row_key(bench)
+        latency = latency_samples(bench)
+        key = f"{_key(bench.id)} {OPEN_LOOP_LABEL}" if latency else _key(bench.id)
         if (workload, key) not in rows:
             rows[(workload, key)] = Row(key, {}, {})
             summary.rows.append(rows[(workload, key)])
-        means = _samples(bench)
+        if bench.id.open_loop:
+            open_loops.setdefault(key, []).append(bench)
+        means = means_of[(key, bench.id.impl)] = latency or bench.run_means
         center = statistics.median(means)
         rows[(workload, key)].cells[bench.id.impl] = Cell(
             center, statistics.median(abs(m - center) for m in means), len(means))
-    means_of = {(_row_key(b), b.id.impl): _samples(b) for b in results.benchmarks}
-    open_loops = {_row_key(b) for b in results.benchmarks if b.id.open_loop}
     for summary in by_workload.values():
         for row in summary.rows:
             impls = [impl for impl in summary.impls if impl in row.cells]
@@ -370,25 +373,8 @@ def summarize(results: ResultSet) -> list[WorkloadSummary]:
                 if row.key not in open_loops:
                     summary.lines.append(_verdict(first, other, interval, row.key))
             if row.key in open_loops:
-                summary.lines.append(_open_loop_line(
-                    [b for b in results.benchmarks if _row_key(b) == row.key]))
+                summary.lines.append(_open_loop_line(open_loops[row.key]))
     return list(by_workload.values())
-
-
-def _by_latency(bench: BenchmarkResult) -> list[float] | None:
-    """An open loop's per-process median p99 latencies in seconds, the
-    samples `tgobench compare` judges it by; None for any other benchmark."""
-    medians = bench.run_medians_of("latency_ns", "p99") if bench.id.open_loop else None
-    return [ns * 1e-9 for ns in medians] if medians else None
-
-
-def _samples(bench: BenchmarkResult) -> list[float]:
-    return _by_latency(bench) or bench.run_means
-
-
-def _row_key(bench: BenchmarkResult) -> str:
-    key = _key(bench.id)
-    return f"{key} {OPEN_LOOP_LABEL}" if _by_latency(bench) else key
 
 
 def _open_loop_line(benches: list[BenchmarkResult]) -> str:
