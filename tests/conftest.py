@@ -34,10 +34,30 @@ def runtime_sources(ctx: str) -> list[Path]:
     return [native / "src" / ctx] + [native / f for f in re.findall(r"'([^']+)'", block.group(1))]
 
 
+def build_with_runtime(program: Path, policy: str, exe: Path, *flags: str) -> Path:
+    """Compile `program` (a test's own C, in tests/c) with the runtime's
+    sources and `policy` ("tgo", "gmp") into `exe`, with cc and `flags`.
+    Skips the test where there is no cc or it targets another machine than
+    x86-64, whose context switch it links."""
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler (cc) on PATH")
+    machine = subprocess.run([cc, "-dumpmachine"], capture_output=True, text=True).stdout
+    if machine.split("-")[0] != "x86_64":
+        pytest.skip("the test links the x86-64 context switch")
+    src = REPO / "tgobench" / "native" / "src"
+    subprocess.run(
+        [cc, *flags, "-std=gnu11", "-D_GNU_SOURCE", "-I", str(REPO / "tgobench/native/include"),
+         "-I", str(src), *map(str, runtime_sources("ctx_x86_64.S")), str(src / f"sched_{policy}.c"),
+         str(program), "-o", str(exe), "-pthread"],
+        check=True)
+    return exe
+
+
 _INSTALL_HINT = ("install the package (`pip install .`), or build the drivers "
                  "(`meson setup build && ninja -C build`) and set "
                  "TGOBENCH_DRIVER_DIR=build/tgobench/native")
-_SANITIZE = {"asan": "address,undefined", "tsan": "thread"}
+SANITIZE = {"asan": "address,undefined", "tsan": "thread"}  # build kind -> -fsanitize=
 
 
 def _find_driver_dir() -> Path | None:
@@ -162,8 +182,8 @@ def sanitizer_build():
     built: dict[str, Path] = {}
 
     def build(kind: str) -> Path:
-        if kind not in _SANITIZE:
-            raise ValueError(f"sanitizer build kind {kind!r}; known: {', '.join(_SANITIZE)}")
+        if kind not in SANITIZE:
+            raise ValueError(f"sanitizer build kind {kind!r}; known: {', '.join(SANITIZE)}")
         if kind in built:
             return built[kind]
         meson, ninja = shutil.which("meson"), shutil.which("ninja")
@@ -173,7 +193,7 @@ def sanitizer_build():
         steps = [[ninja, "-C", str(build_dir)]]
         if not (build_dir / "build.ninja").exists():
             steps.insert(0, [meson, "setup", str(build_dir), str(REPO), "--buildtype=debugoptimized",
-                             f"-Db_sanitize={_SANITIZE[kind]}"])
+                             f"-Db_sanitize={SANITIZE[kind]}"])
         for cmd in steps:
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:

@@ -8,41 +8,28 @@ lost wakeup hangs, and the timeout names the seed."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import runtime_sources
+from tests.conftest import SANITIZE, build_with_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
-SRC = ROOT / "tgobench" / "native" / "src"
 ROUNDS = 6
 TIMEOUT_S = 120
 PAIRS, MIN_STREAM = 16, 20000  # netread.c's PAIRS and STREAM_BYTES
-SANITIZERS = {"plain": [], "asan": ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
-              "tsan": ["-fsanitize=thread"]}
+SANITIZERS = {"plain": [], **{kind: [f"-fsanitize={what}", "-fno-sanitize-recover=all"]
+                              for kind, what in SANITIZE.items()}}
 
 
 @pytest.fixture(scope="module", params=[(policy, kind) for policy in ("tgo", "gmp")
                                         for kind in SANITIZERS], ids=lambda p: "-".join(p))
 def netread_exe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     policy, kind = request.param
-    cc = shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler (cc) on PATH")
-    machine = subprocess.run([cc, "-dumpmachine"], capture_output=True, text=True).stdout
-    if machine.split("-")[0] != "x86_64":
-        pytest.skip("the test links the x86-64 context switch")
     exe = tmp_path_factory.mktemp(f"netread-{policy}-{kind}") / "netread"
-    subprocess.run(
-        [cc, "-O1", "-g", "-std=gnu11", "-D_GNU_SOURCE", *SANITIZERS[kind],
-         "-I", str(ROOT / "tgobench/native/include"), "-I", str(SRC),
-         *map(str, runtime_sources("ctx_x86_64.S")), str(SRC / f"sched_{policy}.c"),
-         str(ROOT / "tests" / "c" / "netread.c"), "-o", str(exe), "-pthread"],
-        check=True)
-    return exe
+    return build_with_runtime(ROOT / "tests" / "c" / "netread.c", policy, exe,
+                              "-O1", "-g", *SANITIZERS[kind])
 
 
 @pytest.mark.parametrize("procs, seed", [(1, 11), (2, 12), (2, 13), (4, 14)])

@@ -6,34 +6,22 @@ sources and each policy in turn."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import runtime_sources
+from tests.conftest import build_with_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
-SRC = ROOT / "tgobench" / "native" / "src"
 
 
 @pytest.fixture(scope="module", params=["tgo", "gmp"])
 def overflow_exe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cc = shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler (cc) on PATH")
-    if subprocess.run([cc, "-dumpmachine"], capture_output=True, text=True).stdout.split("-")[0] \
-            != "x86_64":
-        pytest.skip("the test links the x86-64 context switch")
     exe = tmp_path_factory.mktemp(f"overflow-{request.param}") / "overflow"
-    subprocess.run(
-        [cc, "-O1", "-std=gnu11", "-D_GNU_SOURCE", "-I", str(ROOT / "tgobench/native/include"),
-         "-I", str(SRC), *map(str, runtime_sources("ctx_x86_64.S")), str(SRC / f"sched_{request.param}.c"),
-         str(ROOT / "tests" / "c" / "overflow.c"), "-o", str(exe), "-pthread", "-Wl,-z,now"],
-        check=True)
-    return exe
+    return build_with_runtime(ROOT / "tests" / "c" / "overflow.c", request.param, exe,
+                              "-O1", "-Wl,-z,now")
 
 
 def run(exe: Path, stack_size: int, depth: int) -> subprocess.CompletedProcess:

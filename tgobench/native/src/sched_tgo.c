@@ -25,8 +25,9 @@
  * P is then shared instead of run one after another while another P idles
  * (open-loop rpc, 2 Ps, workers unpinned: p99 3.5 -> 1.6 ms in a fresh
  * process, whose first milliseconds are such a burst; within noise once
- * warm). The
- * article's single deque cannot be both pushed at the head by other Ps
+ * warm).
+ *
+ * The article's single deque cannot be both pushed at the head by other Ps
  * (return-to-origin wakeups) and stolen from lock-free at the tail without
  * Chase-Lev's subtle fences; this shape gives the same order with simpler
  * parts: the urgent queue and the inbox are locked FIFOs that other Ps push
