@@ -118,6 +118,17 @@ def measure(impl: str, executable: Path, all_runs: tuple[Run, ...], procs: int |
     return hello, answers
 
 
+def table_line(label: str, unit: str, cells: dict[str, str], values: dict[str, float],
+               width: int) -> str:
+    """One row: a cell per implementation, then tgo's ratio to gmp and, where
+    Go ran, to Go."""
+    line = (f"{label:<12} {unit:<7}" + "".join(f" {cell:>{width}}" for cell in cells.values())
+            + f" {ratio(values['tgo'], values['gmp']):>8}")
+    if "go" in values:
+        line += f" {ratio(values['tgo'], values['go']):>7}"
+    return line
+
+
 def fmt(value: float) -> str:
     return f"{value:.3g}" if value < 1000 else f"{value:.0f}"
 
@@ -167,23 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     medians: dict[str, dict[int, float]] = {i: {} for i in impls}
     for k, figure in enumerate(FIGURES):
-        cells = []
+        cells = {}
         for impl in impls:
-            medians[impl][k], cell = spread(results[impl][k], fmt)
-            cells.append(cell)
-        line = (f"{figure.label:<12} {figure.unit:<7}" + "".join(f" {c:>{width}}" for c in cells)
-                + f" {ratio(medians['tgo'][k], medians['gmp'][k]):>8}")
-        if "go" in impls:
-            line += f" {ratio(medians['tgo'][k], medians['go'][k]):>7}"
-        print(line)
+            medians[impl][k], cells[impl] = spread(results[impl][k], fmt)
+        print(table_line(figure.label, figure.unit, cells, {i: medians[i][k] for i in impls}, width))
     open_p99 = FIGURES.index(Figure("open", "open", "p99 µs", False))
     if args.reps * args.open_loops >= 10:
         q90 = {i: statistics.quantiles(results[i][open_p99], n=10)[-1] for i in impls}
-        line = (f"{'open q90':<12} {'p99 µs':<7}" + "".join(f" {fmt(q90[i]):>{width}}" for i in impls)
-                + f" {ratio(q90['tgo'], q90['gmp']):>8}")
-        if "go" in impls:
-            line += f" {ratio(q90['tgo'], q90['go']):>7}"
-        print(line)
+        print(table_line("open q90", "p99 µs", {i: fmt(q90[i]) for i in impls}, q90, width))
         print("open q90: the open-loop p99 that one loop in ten exceeds")
     print("req/s: a ratio above 1 is tgo faster; p99: a ratio below 1 is tgo's tail lower.")
     print("open lag: how late the senders woke (timers and the poller), part of open's p99")
