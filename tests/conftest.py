@@ -267,6 +267,16 @@ def fib(n: int) -> int:
     return a
 
 
+def assert_wake_latency(answer: dict, sleep_us: int) -> None:
+    """mixed's sched_lat_p99_ns: how late tasks ran after their sleep's
+    deadline, in ns. A cycle that was that late also slept, within the last
+    loop, so the p99 fits in that loop less one sleep; a sleep is never
+    over before its deadline is passed, so with sleeps it is above 0."""
+    p99, loop_ns = answer["metrics"]["sched_lat_p99_ns"], answer["per_loop_ns"][-1]
+    assert (0 < p99 if sleep_us else 0 <= p99) and p99 <= loop_ns - 1000 * sleep_us, \
+        (p99, loop_ns, sleep_us)
+
+
 def assert_send_lag(metrics: dict, mode: str) -> None:
     """An open loop's send lag: present only there, and, since no request
     can be answered before it is sent, at most its latency at every

@@ -12,8 +12,8 @@
  * a task's sleep ended (its deadline) until the task ran again, i.e. the
  * timer's expiry plus the wait from ready to running. The runtime's own
  * sampled ready-to-running latency, over every wakeup of the whole run, is
- * in counters.sched_lat_p99_ns. (Go's figure is its runtime's
- * /sched/latencies: the runtime's kind, not this one.)
+ * in counters.sched_lat_p99_ns. The Go driver measures both the same way
+ * (its counters' from the runtime's /sched/latencies).
  */
 #include <stdlib.h>
 
