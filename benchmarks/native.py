@@ -11,9 +11,10 @@ implementation,
     parked  1M tasks       KiB of RSS per parked task (stack_size 2048)
 
 Each repetition starts a fresh driver process per implementation, answers
-one discarded warm-up request per workload, then measures; repetitions
-rotate which implementation goes first, so that drift on a shared machine
-falls on all. The table gives the median over repetitions with the min-max
+one discarded warm-up request per workload, then measures; parked runs alone
+in a process of its own with no warm-up, since Go keeps the descriptor of
+every goroutine it ever ran. Repetitions rotate which implementation goes
+first, so that drift on a shared machine falls on all. The table gives the median over repetitions with the min-max
 range, and the ratios tgo/gmp and tgo/go of the medians (below 1: tgo is
 faster or smaller). Go has no stack size to choose: its parked figure is
 with its own stacks, which start at 2 KiB.
@@ -54,6 +55,7 @@ class Figure:
     target: float | None   # the project's goal on the 2-core development machine
     size_param: str        # the parameter the warm-up shrinks
     spin_ns: int | None = None  # TGOBENCH_SPIN_NS of the C drivers; None: their default
+    alone: bool = False    # measured in a driver process of its own, with no warm-up
 
     def value(self, answer: RunAnswer) -> float:
         return answer.elapsed_ns / answer.ops
@@ -71,9 +73,11 @@ FIGURES = (
     Figure("chan", "chan", {"rounds": 200_000}, 3, "ns/round trip", 60, "rounds"),
     Figure("chan spin 0", "chan", {"rounds": 200_000}, 3, "ns/round trip", None, "rounds",
            spin_ns=0),
-    # One loop: the figure is the memory a parked task holds in a fresh runtime.
+    # One loop, alone: the figure is the memory a parked task holds in a fresh
+    # runtime. Go never frees a goroutine's descriptor, so after any earlier
+    # request its parked tasks would reuse memory already in the baseline.
     RssFigure("parked 1M", "parked", {"tasks": 1_000_000, "stack_size": 2048}, 1,
-              "KiB/task", 2.5, "tasks"),
+              "KiB/task", 2.5, "tasks", alone=True),
 )
 
 
@@ -96,16 +100,30 @@ def spin_settings(impl: str) -> tuple[int | None, ...]:
     return tuple(dict.fromkeys(f.spin_ns for f in FIGURES))
 
 
-def measure(executable: Path, impl: str, procs: int | None) -> tuple[dict, dict[str, float]]:
-    """One repetition of every figure, in a fresh driver process per spin setting."""
-    values = {}
+def process_groups(impl: str) -> list[tuple[int | None, tuple[Figure, ...]]]:
+    """The figures that each fresh driver process of impl measures, with its
+    spin setting: one process per spin setting, and one per figure alone."""
+    groups = []
     for spin_ns in spin_settings(impl):
+        figures = [f for f in FIGURES if f.spin_ns == spin_ns]
+        together = tuple(f for f in figures if not f.alone)
+        groups += [(spin_ns, together)] if together else []
+        groups += [(spin_ns, (f,)) for f in figures if f.alone]
+    return groups
+
+
+def measure(executable: Path, impl: str, procs: int | None) -> tuple[dict, dict[str, float]]:
+    """One repetition of every figure, in the fresh driver processes of
+    process_groups."""
+    values = {}
+    for spin_ns, figures in process_groups(impl):
         env = None if spin_ns is None else {**os.environ, "TGOBENCH_SPIN_NS": str(spin_ns)}
         with DriverProcess(impl, executable, env=env) as driver:
             hello = driver.checked({"op": "hello"}, REQUEST_TIMEOUT_S)
-            for figure in (f for f in FIGURES if f.spin_ns == spin_ns):
-                driver.run(figure.workload, warmup_params(figure, impl), 1, procs,
-                           REQUEST_TIMEOUT_S)
+            for figure in figures:
+                if not figure.alone:
+                    driver.run(figure.workload, warmup_params(figure, impl), 1, procs,
+                               REQUEST_TIMEOUT_S)
                 answer = driver.run(figure.workload, params_for(figure, impl), figure.loops,
                                     procs, REQUEST_TIMEOUT_S)
                 values[figure.label] = figure.value(answer)
