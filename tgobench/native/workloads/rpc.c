@@ -60,6 +60,7 @@ static const wl_param_spec params[] = {
  * and the receiver reads into `in` and builds the expected reply in `want`. */
 typedef struct rpc_client {
     int id;
+    uint64_t requests;            /* in a loop; open: those due within the duration */
     wl_reader reader;
     unsigned char *out, *in, *want;
 } rpc_client;
@@ -90,7 +91,7 @@ static void closed_client(void *arg)
 {
     rpc_client *c = arg;
     tgo_wg_wait(st.gate);
-    for (uint64_t seq = 0; seq < st.requests; seq++) {
+    for (uint64_t seq = 0; seq < c->requests; seq++) {
         uint64_t sent = tgo_now_ns();
         wl_payload_fill(c->out + WL_FRAME_HEADER, st.size, (uint64_t)c->id, seq);
         if (wl_echo_round_trip(&st.echo, &c->reader, c->id, seq, c->out, c->in, st.size) != 0)
@@ -122,7 +123,7 @@ static void open_sender(void *arg)
 {
     rpc_client *c = arg;
     tgo_wg_wait(st.gate);
-    uint64_t n = requests_of((uint64_t)c->id);
+    uint64_t n = c->requests;
     size_t frame = WL_FRAME_HEADER + st.size;
     for (uint64_t k = 0; k < n && !wl_echo_stopping(&st.echo); k++) {
         uint64_t due = st.t0 + due_ns((uint64_t)c->id, k), now = tgo_now_ns();
@@ -145,7 +146,7 @@ static void open_receiver(void *arg)
 {
     rpc_client *c = arg;
     tgo_wg_wait(st.gate);
-    uint64_t n = requests_of((uint64_t)c->id);
+    uint64_t n = c->requests;
     size_t frame = WL_FRAME_HEADER + st.size;
     uint64_t k = 0;
     for (; k < n; k++) {
@@ -210,6 +211,7 @@ static int alloc_state(bool open_loop)
     for (int i = 0; i < st.conns; i++) {
         rpc_client *c = &st.clients[i];
         c->id = i;
+        c->requests = open_loop ? requests_of((uint64_t)i) : st.requests; /* untimed */
         c->out = malloc(frame);
         c->in = malloc(frame);
         c->want = open_loop ? malloc(frame) : NULL;
@@ -306,7 +308,7 @@ static int rpc_loop(const wl_args *args, wl_loop_out *out)
     int failed = wl_echo_close(&st.echo, out);
     uint64_t ops = 0;
     for (int i = 0; i < st.conns; i++)
-        ops += open_loop ? requests_of((uint64_t)i) : st.requests;
+        ops += st.clients[i].requests;
     tgo_hist *all = failed ? NULL : merged(st.latency);
     tgo_hist *lag = failed || !open_loop ? NULL : merged(st.send_lag);
     free_state();
