@@ -23,13 +23,14 @@ MACHINE = {"cpu_model": "Test CPU", "cpus": 2, "numa_nodes": 1, "kernel": "6.18.
 
 
 def make_bench(bench_id: BenchmarkId, runs: list[list[float]], *, machine=MACHINE,
-               params=None, driver_version="0.1.0",
+               params=None, driver_version="0.1.0", threshold=0.05, suite="test",
+               warnings=({"message": "m", "fix": "f"},),
                metrics_of=lambda index, values: [{"peak_rss_kib": 1000 + index, "value": i}
                                                  for i in range(len(values))]) -> pyperf.Benchmark:
     common = benchmark_metadata(bench_id, params=params or {"tasks": 1000}, op_unit="task",
-                                suite="test", threshold=0.05, tgobench_version="0.1.0",
+                                suite=suite, threshold=threshold, tgobench_version="0.1.0",
                                 driver_version=driver_version, compiler="gcc 12.2.0",
-                                machine=machine, warnings=[{"message": "m", "fix": "f"}])
+                                machine=machine, warnings=list(warnings))
     pyperf_runs = []
     for index, values in enumerate(runs):
         metrics = metrics_of(index, values)
@@ -238,7 +239,9 @@ def test_append_adds_runs_to_the_same_benchmark(tmp_path):
 @pytest.mark.parametrize("change, key", [({"machine": dict(MACHINE, machine_id="other")}, "machine"),
                                          ({"params": {"tasks": 1000, "stack_size": 2048}},
                                           "tgobench_params"),
-                                         ({"driver_version": "0.2.0"}, "tgobench_driver_version")])
+                                         ({"driver_version": "0.2.0"}, "tgobench_driver_version"),
+                                         ({"threshold": 0.1}, "tgobench_threshold"),
+                                         ({"suite": "other"}, "tgobench_suite")])
 def test_append_refuses_runs_of_something_else(tmp_path, change, key):
     path = tmp_path / "r.json"
     ResultWriter(path).add(make_bench(SPAWN_TGO, [[1e-7]]))
@@ -246,6 +249,18 @@ def test_append_refuses_runs_of_something_else(tmp_path, change, key):
     with pytest.raises(UserError, match=key):
         writer.add(make_bench(SPAWN_TGO, [[1e-7]], **change))
     assert len(results.load(path).get(SPAWN_TGO.name).values) == 1
+
+
+def test_append_keeps_the_warnings_of_every_run(tmp_path):
+    # pyperf's benchmark metadata holds only what all runs share
+    path = tmp_path / "r.json"
+    load_high, turbo = {"message": "load 3.2", "fix": "wait"}, {"message": "turbo", "fix": "off"}
+    ResultWriter(path).add(make_bench(SPAWN_TGO, [[1e-7]], warnings=[load_high]))
+    ResultWriter(path, append=True).add(make_bench(SPAWN_TGO, [[1e-7]], warnings=[turbo]))
+    loaded = results.load(path)
+    assert loaded.warnings == [load_high, turbo]
+    assert loaded.get(SPAWN_TGO.name).metadata["tgobench_warnings"] == [load_high, turbo]
+    assert loaded.get(SPAWN_TGO.name).threshold == 0.05
 
 
 def test_failed_write_leaves_the_old_file(tmp_path, monkeypatch):

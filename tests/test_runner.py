@@ -130,6 +130,43 @@ def test_existing_output_is_refused_unless_appending(fake_env, suite_file, tmp_p
     assert runner.plan(RunRequest(suite=str(suite_file), output=out, append=True)).output == out
 
 
+def test_append_adds_runs_and_refuses_a_file_they_cannot_join_before_measuring(
+        fake_env, suite_file, tmp_path):
+    out = tmp_path / "r.json"
+    first = runner.plan(RunRequest(suite=str(suite_file), output=out, pyperf_args=FAST))
+    assert runner.execute(first, Recorder()).complete
+    again = runner.plan(RunRequest(suite=str(suite_file), output=out, append=True,
+                                   pyperf_args=FAST))
+    assert runner.execute(again, Recorder()).complete
+    assert [len(b.run_means) for b in results.load(out).benchmarks] == [4, 4, 4]
+    assert results.load(out).benchmarks[0].threshold == 0.2
+
+    before = out.read_text()
+    suite_file.write_text(TWO_WORKLOADS.replace("threshold = 0.2", "threshold = 0.1"))
+    with pytest.raises(UserError, match="tgobench_threshold differs") as error:
+        runner.plan(RunRequest(suite=str(suite_file), output=out, append=True))
+    assert "-o" in error.value.fix
+    assert out.read_text() == before
+
+
+def test_a_benchmark_the_file_refuses_after_measuring_fails_alone(fake_env, suite_file, tmp_path,
+                                                                  monkeypatch):
+    plan = runner.plan(RunRequest(suite=str(suite_file), output=tmp_path / "r.json",
+                                  pyperf_args=FAST))
+    add = plan.writer.add
+
+    def refuse_spawn(bench):
+        if bench.get_name().startswith("spawn"):
+            raise UserError("cannot add runs of it", "write to another file")
+        add(bench)
+    monkeypatch.setattr(plan.writer, "add", refuse_spawn)
+    outcome = runner.execute(plan, Recorder())
+    assert [b.impl for b, _ in outcome.failed] == ["tgo", "gmp"]
+    assert all("cannot add runs of it" in message and "write to another file" in message
+               for _, message in outcome.failed)
+    assert [b.workload for b in outcome.finished] == ["yield"]
+
+
 def test_suite_and_workload_together_are_refused(fake_env):
     with pytest.raises(UserError, match="either --suite or --workload"):
         runner.plan(RunRequest(suite="quick", workload="spawn"))

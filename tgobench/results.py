@@ -40,7 +40,7 @@ import statistics
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pyperf
 
@@ -54,8 +54,11 @@ _JSON_KEYS = ("tgobench_params", "tgobench_machine", "tgobench_warnings")
 # Benchmark metadata that must agree before runs of two files are merged into
 # one benchmark: runs measured by different code or machines are not samples
 # of the same thing.
+# What must agree before runs are added to a benchmark: pyperf keeps only
+# the metadata all runs share, so a key that differed would vanish.
 _MERGE_CHECKED_KEYS = ("tgobench_format", "tgobench_params", "tgobench_driver_version",
-                       "tgobench_compiler", "tgobench_op_unit", "unit")
+                       "tgobench_compiler", "tgobench_op_unit", "tgobench_suite",
+                       "tgobench_threshold", "unit")
 
 
 def format_param(value: Any) -> str:
@@ -318,9 +321,24 @@ def _benchmark_result(path: Path, bench: pyperf.Benchmark) -> BenchmarkResult:
             raise UserError(f"{path}: benchmark {name} has a run whose tgobench_metrics does not "
                             f"hold one object per value", "the file is damaged: re-run the benchmark")
         metrics.extend(decoded or [{}] * len(run.values))
+    if "tgobench_format" in metadata:
+        metadata["tgobench_warnings"] = _warnings_of_runs(path, name, bench)
     threshold = metadata.get("tgobench_threshold")
     return BenchmarkResult(bench_id, run_means, values, metadata, metrics, bench.get_unit(),
                            float(threshold) if threshold is not None else None, run_lengths)
+
+
+def _warnings_of_runs(path: Path, name: str, bench: pyperf.Benchmark) -> list[dict]:
+    """The system warnings of every run, each once: runs added with --append
+    may have been warned of different things, and pyperf's benchmark
+    metadata keeps only what all runs share."""
+    warnings: list[dict] = []
+    for run in bench.get_runs():
+        raw = run.get_metadata().get("tgobench_warnings")
+        for warning in _decode(path, name, "tgobench_warnings", raw) if raw else []:
+            if warning not in warnings:
+                warnings.append(warning)
+    return warnings
 
 
 # --- writing -----------------------------------------------------------------
@@ -380,18 +398,18 @@ def _umask() -> int:
     return mask
 
 
-def _check_mergeable(path: Path, old: pyperf.Benchmark, new: pyperf.Benchmark) -> None:
-    old_md, new_md = old.get_metadata(), new.get_metadata()
-    for key in _MERGE_CHECKED_KEYS:
+def _check_mergeable(path: Path, name: str, old_md: dict, new_md: dict,
+                     keys: Sequence[str] = _MERGE_CHECKED_KEYS) -> None:
+    for key in keys:
         if old_md.get(key) != new_md.get(key):
             raise UserError(
-                f"cannot add runs of {new.get_name()} to {path}: its {key} differs "
+                f"cannot add runs of {name} to {path}: its {key} differs "
                 f"({old_md.get(key)!r} in the file, {new_md.get(key)!r} now)",
                 "write to another file (-o) and compare the two with `tgobench compare`")
     old_machine = _machine_id(old_md)
     if old_machine != _machine_id(new_md):
         raise UserError(
-            f"cannot add runs of {new.get_name()} to {path}: they ran on another machine "
+            f"cannot add runs of {name} to {path}: they ran on another machine "
             f"({old_machine} in the file, {_machine_id(new_md)} now)",
             "write to another file (-o) and compare the two with `tgobench compare`")
 
@@ -420,22 +438,36 @@ class ResultWriter:
             load(self.path)  # refuses a damaged or foreign file before anything runs
             self._suite = pyperf.BenchmarkSuite.load(str(self.path))
 
+    def check_can_add(self, name: str, metadata: dict) -> None:
+        """Raise UserError, before anything is measured, if runs of benchmark
+        `name` with this metadata could not join those in the file. Only the
+        keys given are checked: pyperf adds some (the unit) as it measures."""
+        existing = self._existing(name)
+        if existing is not None:
+            keys = [k for k in _MERGE_CHECKED_KEYS if k in metadata]
+            _check_mergeable(self.path, name, existing.get_metadata(), metadata, keys)
+
+    def _existing(self, name: str) -> pyperf.Benchmark | None:
+        try:
+            return self._suite.get_benchmark(name) if self._suite is not None else None
+        except KeyError:
+            return None
+
     def add(self, bench: pyperf.Benchmark) -> None:
         """Merge one finished benchmark into the file."""
+        existing = self._existing(bench.get_name())
         if self._suite is None:
             self._suite = pyperf.BenchmarkSuite([bench])
+        elif existing is None:
+            self._suite.add_benchmark(bench)
         else:
+            _check_mergeable(self.path, bench.get_name(), existing.get_metadata(),
+                             bench.get_metadata())
             try:
-                existing = self._suite.get_benchmark(bench.get_name())
-            except KeyError:
-                self._suite.add_benchmark(bench)
-            else:
-                _check_mergeable(self.path, existing, bench)
-                try:
-                    existing.add_runs(bench)
-                except ValueError as exc:
-                    raise UserError(f"cannot add runs of {bench.get_name()} to {self.path}: {exc}",
-                                    "write to another file (-o) and compare the two with "
-                                    "`tgobench compare`") from None
+                existing.add_runs(bench)
+            except ValueError as exc:
+                raise UserError(f"cannot add runs of {bench.get_name()} to {self.path}: {exc}",
+                                "write to another file (-o) and compare the two with "
+                                "`tgobench compare`") from None
         write_atomic(self._suite, self.path)
         self.written.append(bench.get_name())

@@ -178,6 +178,8 @@ def plan(request: RunRequest, allowed: Sequence[int] | None = None,
 
     report = system.check()
     writer = ResultWriter(request.output or default_output(suite.name), append=request.append)
+    for bench in benchmarks:  # a file that cannot take them is refused before anything runs
+        writer.check_can_add(bench.id.name, _metadata(bench, suite.name, report))
     return RunPlan(suite, benchmarks, expansion.skipped, report, writer, list(request.pyperf_args))
 
 
@@ -213,7 +215,12 @@ def execute(plan: RunPlan, reporter: Reporter) -> RunOutcome:
                     outcome.failed.append((bench.id, str(exc)))
                     reporter.finished(index, bench, str(exc))
                     continue
-                plan.writer.add(result)
+                try:
+                    plan.writer.add(result)
+                except UserError as exc:  # checked in plan(); the file changed since
+                    outcome.failed.append((bench.id, str(exc)))
+                    reporter.finished(index, bench, str(exc))
+                    continue
                 outcome.finished.append(bench.id)
                 reporter.finished(index, bench, None)
         except KeyboardInterrupt:
@@ -225,13 +232,17 @@ def execute(plan: RunPlan, reporter: Reporter) -> RunOutcome:
     return outcome
 
 
-def _spec(bench: PlannedBenchmark, plan: RunPlan, ops_per_loop: int, error_file: Path) -> dict:
-    settings = plan.suite.pyperf
-    metadata = benchmark_metadata(
-        bench.id, params=bench.case.params, op_unit=bench.case.op_unit, suite=plan.suite.name,
+def _metadata(bench: PlannedBenchmark, suite_name: str, report: system.SystemReport) -> dict:
+    return benchmark_metadata(
+        bench.id, params=bench.case.params, op_unit=bench.case.op_unit, suite=suite_name,
         threshold=bench.threshold, tgobench_version=__version__,
         driver_version=bench.info.version, compiler=bench.info.build,
-        machine=plan.system.machine, warnings=plan.system.warning_dicts())
+        machine=report.machine, warnings=report.warning_dicts())
+
+
+def _spec(bench: PlannedBenchmark, plan: RunPlan, ops_per_loop: int, error_file: Path) -> dict:
+    settings = plan.suite.pyperf
+    metadata = _metadata(bench, plan.suite.name, plan.system)
     return {"name": bench.id.name, "impl": bench.id.impl, "driver": str(bench.driver),
             "driver_version": bench.info.version, "prefix": list(bench.placement.prefix),
             "workload": bench.case.workload, "params": bench.case.params, "procs": bench.procs,
