@@ -49,6 +49,26 @@ def timings(rng: np.random.Generator, workers: int, ratio: float = 1.0, sigma: f
 
 # --- statistics through compare ---------------------------------------------
 
+def test_tied_samples_are_judged_in_the_direction_of_the_test():
+    # Five of twelve processes doubled: significant, though the median of
+    # the pairwise ratios is 1, and U says which side is the larger.
+    slower = compare.compare_files(result_set("a.json", bench("rpc", [100e-6] * 12)),
+                                   result_set("b.json", bench("rpc", [100e-6] * 7 + [200e-6] * 5)))
+    assert slower.benchmarks[0].verdict == compare.SLOWER
+    assert slower.benchmarks[0].ratio == pytest.approx(1.0)
+    faster = compare.compare_files(result_set("a.json", bench("rpc", [100e-6] * 7 + [200e-6] * 5)),
+                                   result_set("b.json", bench("rpc", [100e-6] * 12)))
+    assert faster.benchmarks[0].verdict == compare.FASTER
+
+
+def test_every_value_doubled_with_ties_is_a_regression():
+    comparison = compare.compare_files(result_set("a.json", bench("rpc", [100e-6] * 6)),
+                                       result_set("b.json", bench("rpc", [200e-6] * 6)))
+    doubled = comparison.benchmarks[0]
+    assert (doubled.verdict, doubled.regression) == (compare.SLOWER, True)
+    assert (doubled.ci_low, doubled.ci_high) == pytest.approx((2, 2))
+
+
 def test_p_values_and_verdicts_agree_with_scipy_called_directly():
     rng = np.random.default_rng(1)
     plan = {"spawn": 1.10, "yield": 1.0, "chan": 0.95, "fib": 1.01}

@@ -202,6 +202,16 @@ def test_three_against_three_has_no_95_percent_interval_and_four_against_four_ha
     assert interval4.high == pytest.approx(ratios.max())
 
 
+def test_samples_tied_within_each_side_get_the_interval_of_their_one_ratio():
+    # latencies read from one histogram bucket: every gap between pairwise
+    # ratios is rejected, the ratio itself is not
+    interval = stats.hodges_lehmann_ratio([100e-6] * 6, [200e-6] * 6)
+    assert (interval.low, interval.ratio, interval.high) == pytest.approx((2, 2, 2))
+    assert stats.hodges_lehmann_ratio([100e-6] * 6, [100e-6] * 6).low == pytest.approx(1)
+    partly = stats.hodges_lehmann_ratio([100e-6] * 6, [100e-6] * 3 + [200e-6] * 3)
+    assert 1 <= partly.low <= partly.ratio <= partly.high <= 2
+
+
 @pytest.mark.parametrize("sizes", [(8, 11), (20, 20), (5, 30)])
 def test_the_interval_covers_the_true_ratio_at_its_nominal_rate(sizes):
     """Coverage of the 95% interval over 300 seeded comparisons with a true

@@ -398,7 +398,9 @@ def _judge(pairs: list[tuple[str, BenchmarkResult, BenchmarkResult]], alpha: flo
         if best_p_holm[index] >= alpha:
             verdict = TOO_FEW
         elif p_holm[index] < alpha:
-            verdict = SLOWER if interval.ratio > 1 else FASTER
+            # The direction is the test's: U counts the pairs in which new is
+            # the larger; with ties the estimate can be 1 while U is not even.
+            verdict = SLOWER if test.u > n_base * n_new / 2 else FASTER
         else:
             verdict = NO_CHANGE
         regression = verdict == SLOWER and interval.low > 1.0 + limit

@@ -232,8 +232,13 @@ def hodges_lehmann_ratio(baseline, new, confidence: float = 0.95) -> RatioInterv
     differences. The test is evaluated once per gap between consecutive
     differences, in one batched `scipy.stats.mannwhitneyu` call. Its coverage
     is at least `confidence` for any continuous noise under the scale model.
-    When even complete separation is not significant at that level (3 against
-    3 at 95%), no shift is rejected and the interval is (0, inf)."""
+    When every gap is rejected, the samples are tied (each side's values all
+    equal, as latencies read from one histogram bucket can be): the
+    differences themselves are then tested, with the tie-aware method, and
+    the interval closes on those accepted, e.g. [2, 2] for 100 against 200
+    six times a side. When even complete separation is not significant at
+    that level (3 against 3 at 95%), no shift is rejected and the interval is
+    (0, inf)."""
     if not 0 < confidence < 1:
         raise ValueError("confidence must lie strictly between 0 and 1")
     log_base = np.log(_as_samples(baseline))
@@ -259,6 +264,14 @@ def hodges_lehmann_ratio(baseline, new, confidence: float = 0.95) -> RatioInterv
             low = float(np.exp(cuts[first - 1])) if first > 0 else 0.0
             high = float(np.exp(cuts[last])) if last < cuts.size else math.inf
             return RatioInterval(estimate, low, high, confidence)
+        # Every gap rejected: ties, the samples equal within each side (a
+        # latency read from one histogram bucket). A shift onto a difference
+        # makes ties, so those are tested with the tie-aware method.
+        tied = _accepted_shifts(log_base, log_new, cuts, level, _method(n_base, n_new, True))
+        if tied.any():
+            first, last = np.flatnonzero(tied)[[0, -1]]
+            return RatioInterval(estimate, float(np.exp(cuts[first])), float(np.exp(cuts[last])),
+                                 confidence)
     return RatioInterval(estimate, 0.0, math.inf, confidence)
 
 
@@ -271,7 +284,8 @@ def _accepted_shifts(log_base: np.ndarray, log_new: np.ndarray, shifts: np.ndarr
         chunk = shifts[start:start + rows]
         shifted = log_new[None, :] - chunk[:, None]
         p = scipy.stats.mannwhitneyu(shifted, log_base[None, :], alternative="two-sided",
-                                     axis=-1, method=method).pvalue
+                                     axis=-1, method=_scipy_method(method, log_base.size,
+                                                                   log_new.size)).pvalue
         accepted.append(p >= level)
     return np.concatenate(accepted)
 
