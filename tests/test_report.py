@@ -4,6 +4,7 @@ chart drawn, no script errors, names shown as text, missing data explained."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import re
@@ -295,6 +296,8 @@ def test_claims_put_measurements_beside_the_seed(tmp_path):
 
     throughput = claims["RPC throughput, tgo over Go's scheduler"][2]
     assert any(line.startswith("tgo/gmp 1.1") for line in throughput), throughput
+    # the open loop's rate sets its throughput: only the closed loop is a claim's figure
+    assert throughput and not any("mode=open" in line for line in throughput), throughput
     assert claims["OS thread switch"][2] == report.NOT_MEASURED
     assert any(line.startswith("tgo ") and " ns " in line
                for line in claims["Task switch"][2])
@@ -352,6 +355,17 @@ def test_comparison_draws_ratios_thresholds_and_verdicts(tmp_path):
     verdicts = {row[0]: row[5] for row in section.tables[0].rows}
     assert verdicts["spawn all p2"] == "regression"
     assert verdicts["yield all p2"] != "regression"
+
+
+def test_an_interval_too_few_samples_leave_unbounded_gets_no_bar(tmp_path):
+    ids = [BenchmarkId.make("spawn", {}, impl, "all", 2) for impl in ("gmp", "tgo")]
+    three = results.load(write_results(tmp_path / "r.json", ids))  # 3 processes a side
+    comparison = compare.compare_impls(three, "gmp", "tgo")
+    assert (comparison.benchmarks[0].ci_low, comparison.benchmarks[0].ci_high) == (0, math.inf)
+
+    data = json.loads(str(report.comparison_section(comparison).figures[0].json))["data"]
+    ratios = next(t for t in data if t["name"] == compare.TOO_FEW)
+    assert ratios["error_x"]["array"] == [0] and ratios["error_x"]["arrayminus"] == [0]
 
 
 def test_report_compares_tgo_with_gmp_by_itself(tmp_path):

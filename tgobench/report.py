@@ -326,8 +326,8 @@ def comparison_section(comparison: Comparison) -> Section:
             x=[b.ratio for b in mine], y=[_svg_text(b.name) for b in mine], mode="markers",
             name=verdict, marker=dict(symbol=symbol, size=11, color=colour),
             error_x=dict(type="data", symmetric=False, color=colour, thickness=1.5,
-                         array=[_finite_or_zero(b.ci_high - b.ratio) for b in mine],
-                         arrayminus=[_finite_or_zero(b.ratio - b.ci_low) for b in mine]),
+                         array=[_interval_arms(b)[0] for b in mine],
+                         arrayminus=[_interval_arms(b)[1] for b in mine]),
             text=[compare.format_change(b) for b in mine],
             hovertemplate="%{y}<br>ratio %{x:.3f}, change %{text}<extra>" + verdict + "</extra>"))
     fig.add_vline(x=1, line=dict(color="#555", width=1))
@@ -368,8 +368,12 @@ def _verdict(bench: BenchmarkComparison) -> str:
     return "regression" if bench.regression else bench.verdict
 
 
-def _finite_or_zero(value: float) -> float:
-    return value if math.isfinite(value) else 0.0
+def _interval_arms(bench: BenchmarkComparison) -> tuple[float, float]:
+    """The error bar's arms above and below the ratio; none for the interval
+    (0, inf) of too few samples, which an arm down to 0 would draw as bounded."""
+    if bench.ci_low <= 0 or not math.isfinite(bench.ci_high):
+        return 0.0, 0.0
+    return bench.ci_high - bench.ratio, bench.ratio - bench.ci_low
 
 
 def _percentile_points(e: _Entry, metric: str) -> dict[str, float]:
@@ -581,6 +585,8 @@ def claims_section(entries: list[_Entry]) -> Section:
 def _claim_rpc_throughput(entries: list[_Entry]) -> list[str] | str:
     found = []
     for variant, by_impl in _rpc_by_variant(entries).items():
+        if any(e.result.id.open_loop for e in by_impl.values()):
+            continue  # its rate sets its throughput
         rates = {impl: _median_metric(e, "throughput_per_s") for impl, e in by_impl.items()}
         tgo = rates.get("tgo")
         for other, rate in sorted(rates.items()):
