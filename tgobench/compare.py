@@ -28,7 +28,10 @@ For each benchmark present on both sides:
 - detectable change: the smallest change the test would find with 80% power
   at level alpha / m for m benchmarks compared (the level Holm's first step
   demands of a lone change), and how many workers per side would make the
-  threshold detectable.
+  threshold detectable. It describes the test, not the gate: a slowdown
+  fails the gate only once its interval clears the threshold, so the gate
+  catches with that power a slowdown of about (1 + threshold) * (1 +
+  detectable) - 1, and one of exactly the threshold at most half the time.
 """
 
 from __future__ import annotations
