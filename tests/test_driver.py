@@ -424,17 +424,21 @@ def thread_masks(pid: int) -> list[set[int]]:
 
 def worker_masks(impl: str, driver_dir, procs: int, env: dict) -> list[set[int]]:
     """The CPU masks of a driver's threads while a run is under way: once its
-    main thread and `procs` workers exist, and a moment later, so that a
-    worker has set its own mask (the open loop lasts 1.5 s)."""
+    main thread and `procs` workers exist, and once each worker has pinned
+    itself, or a second later when they do not (the open loop lasts 3 s from
+    the workers' start; a loaded machine may be slow to start them)."""
     cmd = [str(driver_path(impl, driver_dir)), "--procs", str(procs), "run", "rpc", "--mode",
-           "open", "--conns", "2", "--rate", "200", "--duration-ms", "1500"]
+           "open", "--conns", "2", "--rate", "200", "--duration-ms", "3000"]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env) as proc:
-        deadline = time.monotonic() + 1.0
+        deadline = time.monotonic() + 20.0
         while len(thread_masks(proc.pid)) < procs + 1 and time.monotonic() < deadline:
             time.sleep(0.02)
-        time.sleep(0.2)
+        settled = time.monotonic() + 1.0
+        while (sum(len(m) == 1 for m in thread_masks(proc.pid)) < procs
+               and time.monotonic() < settled):
+            time.sleep(0.02)
         masks = thread_masks(proc.pid)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=60) == 0
     assert len(masks) >= procs + 1, masks
     return masks
 
