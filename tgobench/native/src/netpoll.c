@@ -61,6 +61,7 @@ static struct {
     _Atomic int claimed;          /* one poller at a time */
     _Atomic int break_pending;    /* an eventfd write not yet consumed */
     _Atomic int waiters;          /* tasks parked on an fd */
+    _Atomic uint64_t last_poll_ns; /* when a poll last returned */
     tgo__spinlock grow_lock;
     _Atomic(pollfd_desc *) chunks[MAX_CHUNKS]; /* fd / CHUNK */
 } np = {.epfd = -1, .evfd = -1};
@@ -83,6 +84,7 @@ int tgo__netpoll_init(void)
     atomic_store(&np.claimed, 0);
     atomic_store(&np.break_pending, 0);
     atomic_store(&np.waiters, 0);
+    atomic_store(&np.last_poll_ns, tgo_now_ns());
     return 0;
 }
 
@@ -113,6 +115,11 @@ void tgo__netpoll_release(void)
 bool tgo__netpoll_active(void)
 {
     return atomic_load_explicit(&np.waiters, memory_order_relaxed) > 0;
+}
+
+uint64_t tgo__netpoll_last_ns(void)
+{
+    return atomic_load_explicit(&np.last_poll_ns, memory_order_relaxed);
 }
 
 void tgo__netpoll_break(void)
@@ -256,6 +263,7 @@ tgo__task *tgo__netpoll(uint64_t timeout_ns)
 {
     struct epoll_event evs[MAX_EVENTS];
     int n = wait_events(evs, timeout_ns);
+    atomic_store_explicit(&np.last_poll_ns, tgo_now_ns(), memory_order_relaxed);
     tgo__task *list = NULL;
     for (int i = 0; i < n; i++) {
         if (evs[i].data.u64 == UINT64_MAX) {

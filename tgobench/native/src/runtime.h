@@ -107,6 +107,8 @@ struct tgo__p {
     tgo__task *prev;          /* the task that last left the CPU (mcall) */
     uint32_t schedtick;       /* incremented when a task starts a new slice */
     uint32_t lat_tick;
+    uint32_t poll_tick;       /* switches since the last look at the clock for timers */
+    bool poll_overdue;        /* timers or fds to serve before local work */
     uint64_t rng;
     /* this worker's errno, which a task keeps across switches: its address
      * is read here, since glibc's errno function is declared const and a
@@ -213,6 +215,10 @@ void tgo__policy_ready(tgo__p *p, tgo__task *t);
 void tgo__policy_yield(tgo__p *p, tgo__task *t);
 /* Tasks the netpoller or timers made runnable, as a linked list. */
 void tgo__policy_inject(tgo__p *p, tgo__task *list);
+/* Overdue timers or fds were just injected while p still had work (the
+ * core's poll_overdue, its stand-in for Go's sysmon): p's time slice ends,
+ * and nothing the policy runs ahead of its queues may keep them waiting. */
+void tgo__policy_slice_end(tgo__p *p);
 /* The next task from p's own queues (whatever the policy counts as local:
  * no stealing, polling or blocking), or NULL. It runs on the stack of the
  * task leaving the CPU, so it must use little stack. */
@@ -262,6 +268,7 @@ bool tgo__netpoll_claim(void);
 void tgo__netpoll_release(void);
 void tgo__netpoll_break(void);       /* wake the blocked poller */
 bool tgo__netpoll_active(void);      /* any task waiting on an fd */
+uint64_t tgo__netpoll_last_ns(void); /* when a poll last returned (tgo_now_ns) */
 
 /* ---- timers (timer.c) -------------------------------------------------- */
 

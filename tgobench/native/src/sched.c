@@ -23,7 +23,9 @@
  * queues (tgo__policy_take_local) hold a task, that task directly: one
  * switch instead of two, as in a ping-pong or a yield among local tasks.
  * Only that local take runs on the leaving task's stack; stealing, polling
- * and parking stay on g0.
+ * and parking stay on g0. Overdue timers and an fd nobody polled for 10 ms
+ * send the leaving task's P through g0 too, where they are served before
+ * any local work (poll_overdue).
  *
  * Idle workers, and why no wakeup is lost
  * ----------------------------------------
@@ -89,7 +91,10 @@ bool tgo__pin_workers = true;
 static __thread tgo__p *this_p;
 
 enum { LAT_SAMPLE_MASK = 63, SIGSTACK_SIZE = 64 * 1024, IDLE_BACKOFF_PAUSES = 4,
-       SPINS_BEFORE_YIELD = 1000 };
+       SPINS_BEFORE_YIELD = 1000, POLL_CHECK_SWITCHES = 32 };
+
+/* Go's sysmon polls a network that nobody has polled for 10 ms. */
+#define NETPOLL_STARVE_NS 10000000ull
 
 /* ---- errors, time, randomness, locks ----------------------------------- */
 
@@ -328,6 +333,36 @@ static void switch_from(tgo__p *p, tgo__task *t, bool exiting, tgo__ctx *to, con
 
 static void begin_run(tgo__p *p, tgo__task *t, bool inherit_slice);
 
+/* Timers and the netpoller come before local work when they are overdue, as
+ * Go's schedule() checks timers first and sysmon polls a network nobody has
+ * polled for 10 ms: a P whose tasks never block (a yield loop, a ping-pong
+ * kept in its own queues) would otherwise starve every sleeper and reader,
+ * for ever on one P. The clock is read every POLL_CHECK_SWITCHES switches,
+ * and only while a timer is set or a task waits on an fd, so that a switch
+ * among tasks that do neither costs two loads. */
+static bool poll_overdue(tgo__p *p)
+{
+    uint64_t next = tgo__timers_next();
+    bool io = tgo__netpoll_active();
+    if (next == UINT64_MAX && !io)
+        return false;
+    if (++p->poll_tick % POLL_CHECK_SWITCHES != 0)
+        return false;
+    uint64_t now = tgo_now_ns();
+    return next <= now || (io && now > tgo__netpoll_last_ns() + NETPOLL_STARVE_NS);
+}
+
+/* On g0, before p looks for work: what poll_overdue found, to the policy. */
+static void serve_overdue(tgo__p *p)
+{
+    p->poll_overdue = false;
+    tgo__task *list = tgo__poll_nonblocking(p);
+    if (list) {
+        tgo__policy_inject(p, list);
+        tgo__policy_slice_end(p);
+    }
+}
+
 /* Go's mcall, with a shortcut: when p's own queues hold a task, switch to it
  * directly and let it run fn first, instead of going through g0 (one switch
  * instead of two). Only the policy's local take runs on the leaving task's
@@ -342,7 +377,9 @@ void tgo__mcall(tgo__after_fn fn, void *arg)
     p->after_arg = arg;
     p->prev = t;
     bool exiting = fn == task_exit_after_switch, inherit = false;
-    tgo__task *next = tgo__stack_intact(t) ? tgo__policy_take_local(p, &inherit) : NULL;
+    p->poll_overdue = p->poll_overdue || poll_overdue(p); /* served on g0 */
+    tgo__task *next = tgo__stack_intact(t) && !p->poll_overdue
+                          ? tgo__policy_take_local(p, &inherit) : NULL;
     if (!next) {
         switch_from(p, t, exiting, &p->g0, p->g0_stack_lo, p->g0_stack_size, p->san_fiber);
         return;
@@ -803,6 +840,8 @@ static void *worker_main(void *arg)
     tgo__policy_worker_start(p);
     for (;;) {
         bool inherit = false;
+        if (p->poll_overdue || poll_overdue(p))
+            serve_overdue(p);
         tgo__task *t = tgo__policy_find_runnable(p, &inherit);
         if (!t)
             break;

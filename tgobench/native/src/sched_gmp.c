@@ -16,7 +16,9 @@
  *   netpoll / timers  injectglist: one per idle P to the global queue, the
  *                     rest to this P's ring
  *   A task taken from runnext inherits the current time slice: schedtick
- *   does not advance, so a ping-pong pair cannot starve the global queue.
+ *   does not advance, so a ping-pong pair shares one slice, as in Go.
+ *   Go's sysmon ends a slice that ran 10 ms; without sysmon, the slice
+ *   ends when the core finds timers or fds overdue (policy_slice_end).
  *
  * findRunnable, in order
  *   1. every 61st schedtick, one task from the global queue (fairness);
@@ -280,6 +282,21 @@ void tgo__policy_inject(tgo__p *p, tgo__task *list)
         list = list->next;
         runq_put(p, t, false);
     }
+}
+
+/* sysmon's retake: a slice that ran too long is preempted, and the
+ * preempted task goes to the global queue (gopreempt_m). Here the long slice
+ * is a runnext chain, a ping-pong inheriting it, which would keep the ring
+ * (where injectglist put the woken tasks) waiting for ever; its next task
+ * goes to the global queue instead, as it would once preempted. */
+void tgo__policy_slice_end(tgo__p *p)
+{
+    tgo__task *next = atomic_exchange(&gp(p)->runnext, NULL);
+    if (!next)
+        return;
+    p->c.shared_puts++;
+    tgo__taskq_put(&global.runq, next);
+    tgo__wakep();
 }
 
 bool tgo__policy_has_work(tgo__p *p)

@@ -45,7 +45,8 @@
  *
  * findRunnable, in order
  *   1. urgent, ring, inbox, batch of this P (tgo__policy_take_local, which
- *      the core also calls when a task leaves the CPU);
+ *      the core also calls when a task leaves the CPU); every 61st slice
+ *      one task of the inbox before the ring, so that it cannot starve;
  *   2. expired timers and a non-blocking netpoll;
  *   3. stealing by level: for each locality level in turn, the Ps of that
  *      level in random order (batch ring, ring, inbox, urgent), skipping
@@ -65,7 +66,7 @@
 
 #include "runq.h"
 
-enum { HALF_RING = TGO__RUNQ_SIZE / 2 };
+enum { HALF_RING = TGO__RUNQ_SIZE / 2, INBOX_FAIRNESS_TICKS = 61 };
 
 typedef struct tgo_p {
     tgo__taskq urgent;        /* NETIO wakeups; thieves take them last */
@@ -183,6 +184,10 @@ tgo__task *tgo__policy_take_local(tgo__p *p, bool *inherit)
     *inherit = false; /* no runnext: every task starts a new slice */
     int taken;
     tgo__task *t = tgo__taskq_take(&q->urgent, 1, &taken);
+    /* every 61st slice the inbox first, as gmp's global queue: a ring that
+     * never empties (two yield loops) would keep wakeups there for ever */
+    if (!t && p->schedtick % INBOX_FAIRNESS_TICKS == 0 && tgo__taskq_size(&q->inbox) > 0)
+        t = take_inbox(p, &q->inbox, 1, &taken);
     if (!t)
         t = tgo__runq_get(&q->ring);
     if (!t)
@@ -339,6 +344,14 @@ void tgo__policy_inject(tgo__p *p, tgo__task *list)
         list = list->next;
         make_ready(p, t);
     }
+}
+
+/* Nothing to end: tgo has no runnext; what inject readied is in an urgent
+ * queue (first), a FIFO ring, or an inbox that take_local reaches at least
+ * every INBOX_FAIRNESS_TICKS slices. */
+void tgo__policy_slice_end(tgo__p *p)
+{
+    (void)p;
 }
 
 bool tgo__policy_has_work(tgo__p *p)

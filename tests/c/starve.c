@@ -1,0 +1,120 @@
+/*
+ * starve.c - timers and the netpoller are served while every P has work
+ * of its own. Each case keeps every P busy with tasks that never block
+ * (yield loops, or a channel ping-pong that never leaves one P's queues)
+ * until a task that waits for a timer, or for a socket, has been woken:
+ *
+ *   sleep    the main task sleeps 2 ms, then stops the busy tasks;
+ *   read     a task reads a socket; the main task writes to it, then busy
+ *            tasks spin until the reader has its byte.
+ *
+ * Usage: starve PROCS CASE (yield-sleep, chan-sleep, yield-read, chan-read).
+ * A timer or an fd served only when a P runs out of work never wakes its
+ * task here, and the run hangs: the test's timeout is the check. Prints
+ * "ok CASE" and exits 0 once every task finished.
+ */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tgo.h"
+
+static _Atomic int stop;
+static tgo_chan *ping_ch, *pong_ch;
+static int sockets[2];
+
+static void yielder(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop))
+        tgo_yield();
+}
+
+static void pinger(void *arg)
+{
+    (void)arg;
+    char c = 0;
+    while (!atomic_load(&stop)) {
+        tgo_chan_send(ping_ch, &c);
+        tgo_chan_recv(pong_ch, &c);
+    }
+    tgo_chan_close(ping_ch);
+}
+
+static void ponger(void *arg)
+{
+    (void)arg;
+    char c;
+    while (tgo_chan_recv(ping_ch, &c) == 0)
+        tgo_chan_send(pong_ch, &c);
+}
+
+static void reader(void *arg)
+{
+    (void)arg;
+    char c = 0;
+    if (tgo_read(sockets[1], &c, 1) != 1 || c != 'x') {
+        fprintf(stderr, "starve: the reader got no 'x'\n");
+        exit(1);
+    }
+    atomic_store(&stop, 1);
+}
+
+static void keep_every_p_busy(bool chan)
+{
+    if (chan) {
+        ping_ch = tgo_chan_new(1, 0);
+        pong_ch = tgo_chan_new(1, 0);
+        tgo_spawn(pinger, NULL);
+        tgo_spawn(ponger, NULL);
+    }
+    for (int i = chan ? 1 : 0; i < tgo_procs(); i++)
+        tgo_spawn(yielder, NULL);
+}
+
+static void main_task(void *arg)
+{
+    const char *which = arg;
+    bool chan = strncmp(which, "chan", 4) == 0;
+    if (strstr(which, "-sleep")) {
+        keep_every_p_busy(chan);
+        tgo_sleep_ns(2000000);
+        atomic_store(&stop, 1);
+        return;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sockets) != 0) {
+        perror("starve: socketpair");
+        exit(1);
+    }
+    tgo_spawn(reader, NULL);
+    tgo_sleep_ns(1000000); /* the reader parks on its fd first */
+    keep_every_p_busy(chan);
+    if (tgo_write(sockets[0], "x", 1) != 1) {
+        fprintf(stderr, "starve: write failed\n");
+        exit(1);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: starve PROCS yield-sleep|chan-sleep|yield-read|chan-read\n");
+        return 2;
+    }
+    tgo_config cfg = {.procs = atoi(argv[1])};
+    int rc = tgo_run(&cfg, main_task, argv[2], NULL);
+    if (rc != 0) {
+        fprintf(stderr, "starve: tgo_run failed: %d\n", rc);
+        return 1;
+    }
+    if (strstr(argv[2], "-read")) {
+        close(sockets[0]);
+        close(sockets[1]);
+    }
+    printf("ok %s\n", argv[2]);
+    return 0;
+}

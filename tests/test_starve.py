@@ -1,0 +1,36 @@
+"""Timers and the netpoller are served while every P has work of its own:
+tests/c/starve.c keeps every P busy with tasks that never block (yield loops,
+or a channel ping-pong that stays in one P's queues) until a sleeping task
+or a task reading a socket has woken. A runtime that looks at timers and
+fds only when a P runs out of work hangs there; the timeout names the case."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import build_with_runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 30
+CASES = ("yield-sleep", "chan-sleep", "yield-read", "chan-read")
+
+
+@pytest.fixture(scope="module", params=["tgo", "gmp"])
+def starve_exe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    exe = tmp_path_factory.mktemp(f"starve-{request.param}") / "starve"
+    return build_with_runtime(ROOT / "tests" / "c" / "starve.c", request.param, exe, "-O1", "-g")
+
+
+@pytest.mark.parametrize("procs", [1, 2, 3])
+@pytest.mark.parametrize("case", CASES)
+def test_a_sleeper_and_a_reader_wake_while_every_p_is_busy(starve_exe, case, procs):
+    try:
+        done = subprocess.run([str(starve_exe), str(procs), case], capture_output=True,
+                              text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{case} on {procs} Ps hung for {TIMEOUT_S} s: the waiting task was never "
+                    "woken while the other tasks kept every P busy")
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"ok {case}\n", "")
