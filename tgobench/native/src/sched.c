@@ -581,7 +581,12 @@ void tgo__wakep(void)
         atomic_fetch_sub(&s->nspinning, 1);
         return;
     }
-    atomic_store(&s->ps[id].spinning, true); /* counted in nspinning above */
+    /* Counted in nspinning above, unless the P, which may be in its rescan
+     * with its bit already cleared, made itself a spinner meanwhile and
+     * counted itself: one count per set flag, or nspinning stays above 0
+     * and no wakep wakes anyone again. */
+    if (atomic_exchange(&s->ps[id].spinning, true))
+        atomic_fetch_sub(&s->nspinning, 1);
     unpark(id);
 }
 
@@ -613,8 +618,9 @@ bool tgo__try_spin(tgo__p *p)
     int busy = tgo__S->nprocs - atomic_load(&tgo__S->npidle);
     if (2 * atomic_load(&tgo__S->nspinning) >= busy)
         return false;
-    atomic_fetch_add(&tgo__S->nspinning, 1);
-    atomic_store_explicit(&p->spinning, true, memory_order_relaxed);
+    /* by exchange, as wakep sets it: a flag a waker set meanwhile is counted */
+    if (!atomic_exchange(&p->spinning, true))
+        atomic_fetch_add(&tgo__S->nspinning, 1);
     return true;
 }
 
@@ -622,8 +628,8 @@ void tgo__stop_spinning(tgo__p *p)
 {
     if (!atomic_load_explicit(&p->spinning, memory_order_relaxed))
         return;
-    atomic_store_explicit(&p->spinning, false, memory_order_relaxed);
-    atomic_fetch_sub(&tgo__S->nspinning, 1); /* seq_cst: the caller rescans after */
+    if (atomic_exchange(&p->spinning, false))
+        atomic_fetch_sub(&tgo__S->nspinning, 1); /* seq_cst: the caller rescans after */
 }
 
 /* Whether p goes on spinning for a timer due within the spin window: a
@@ -978,6 +984,18 @@ static uint64_t env_u64(const char *name, uint64_t unset)
     return v && *v ? strtoull(v, NULL, 10) : unset;
 }
 
+/* nspinning counts the set spinning flags; a count without its flag would
+ * stop every later wakep for the rest of the run. */
+static void check_spinning_count(tgo__sched *s)
+{
+    int flags = 0;
+    for (int i = 0; i < s->nprocs; i++)
+        flags += atomic_load(&s->ps[i].spinning);
+    tgo__assert(atomic_load(&s->nspinning) == flags,
+                "nspinning is %d at the end of the run, but %d Ps are flagged spinning",
+                atomic_load(&s->nspinning), flags);
+}
+
 int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats)
 {
     size_t stack_size;
@@ -1016,6 +1034,7 @@ int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats)
     }
     for (int i = 0; i < started; i++)
         pthread_join(s->ps[i].thread, NULL);
+    check_spinning_count(s);
     if (stats)
         collect_stats(s, stats);
     sched_free(s);
