@@ -15,8 +15,8 @@
  *   stream  a byte pattern in random chunks with random pauses, read with
  *           random buffer sizes, checked byte by byte, to the end of file;
  *
- * over TCP on 127.0.0.1 and over Unix stream sockets (datagrams over a
- * Unix datagram pair). A lost wakeup hangs, which the test's timeout
+ * over TCP on 127.0.0.1, where the rule applies, and over Unix stream
+ * sockets, where it does not (datagrams over a Unix datagram pair). A lost wakeup hangs, which the test's timeout
  * turns into a failure naming the seed; a wrong byte or count exits 1.
  * Prints "ok BYTES" with the bytes checked.
  */

@@ -24,7 +24,9 @@
  * returned by the short read, and brings no further edge, so once the
  * poller has reported EPOLLRDHUP, HUP or ERR for the socket it is never
  * marked again. Only TCP: a short datagram read says nothing about what
- * else is queued, and a file cannot be polled.
+ * else is queued, a Unix stream read stops short at passed fds or
+ * credentials with more behind them, and a file cannot be polled. (TCP's
+ * urgent data, which stops a read at its mark, is not supported.)
  *
  * The policies decide where readied tasks go (tgo__policy_inject); this
  * file only finds them. Tasks readied here carry io_wakeup, which the tgo
@@ -51,7 +53,7 @@ typedef struct pollfd_desc {
     _Atomic uintptr_t wg;
     _Atomic uint32_t seq;
     _Atomic bool registered;
-    _Atomic bool stream;        /* a SOCK_STREAM socket, learnt at registration */
+    _Atomic bool tcp;           /* a TCP socket, learnt at registration */
     _Atomic bool drained;       /* the last read came back short: wait first */
     _Atomic bool hung_up;       /* EPOLLRDHUP, HUP or ERR reported: no more marks */
 } pollfd_desc;
@@ -163,18 +165,22 @@ static pollfd_desc *known_desc(int fd)
     return chunk ? &chunk[fd % CHUNK] : NULL;
 }
 
-static bool is_stream_socket(int fd)
+/* TCP only: a Unix stream read also stops short at a message with
+ * ancillary data (passed fds, credentials), with more queued behind it. */
+static bool is_tcp_socket(int fd)
 {
-    int type = 0;
-    socklen_t len = sizeof type;
-    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+    int type = 0, domain = 0;
+    socklen_t len = sizeof type, dlen = sizeof domain;
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM &&
+           getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
+           (domain == AF_INET || domain == AF_INET6);
 }
 
 static bool ensure_registered(int fd, pollfd_desc *d)
 {
     if (atomic_load_explicit(&d->registered, memory_order_acquire))
         return true;
-    atomic_store_explicit(&d->stream, is_stream_socket(fd), memory_order_relaxed);
+    atomic_store_explicit(&d->tcp, is_tcp_socket(fd), memory_order_relaxed);
     uint32_t seq = atomic_load(&d->seq);
     struct epoll_event ev = {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -317,7 +323,7 @@ static void note_read(pollfd_desc *d, ssize_t n, size_t len)
 {
     bool drained = d && n > 0 && (size_t)n < len &&
                    atomic_load_explicit(&d->registered, memory_order_acquire) &&
-                   atomic_load_explicit(&d->stream, memory_order_relaxed) &&
+                   atomic_load_explicit(&d->tcp, memory_order_relaxed) &&
                    !atomic_load_explicit(&d->hung_up, memory_order_relaxed);
     if (drained)
         atomic_store_explicit(&d->drained, true, memory_order_relaxed);
@@ -380,14 +386,26 @@ int tgo_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
     int e = errno;
     if (e != EINPROGRESS && e != EINTR)
         return -e;
-    int err = wait_fd(fd, true);
-    if (err)
-        return err;
-    int soerr = 0;
-    socklen_t len = sizeof soerr;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
-        return -tgo_errno(); /* after the wait: maybe another worker */
-    return -soerr;
+    for (;;) {
+        int err = wait_fd(fd, true);
+        if (err)
+            return err;
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+            return -tgo_errno(); /* after the wait: maybe another worker */
+        if (soerr)
+            return -soerr;
+        /* No error yet is not connected yet: a wakeup meant for the fd's
+         * previous socket, whose event the poller read just before the
+         * close, can come first. As Go's connect, ask the peer's name. */
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof peer;
+        if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0)
+            return 0;
+        if (tgo_errno() != ENOTCONN)
+            return -tgo_errno();
+    }
 }
 
 int tgo_close(int fd)
