@@ -568,9 +568,10 @@ static void unpark(int id)
 void tgo__wakep(void)
 {
     tgo__sched *s = tgo__S;
-    /* No fence: the caller's task is on its own queues or a shared one,
-     * which the caller reads again before it parks, so a stale read here
-     * costs parallelism, never the task. */
+    /* No fence, unlike DESIGN's "publish, full fence, check": the caller's
+     * task is on its own queues or a shared one, which the caller reads
+     * again before it parks, so a stale read here costs parallelism, never
+     * the task. A fence here cost tgo's yield 55% and gmp's chan 18%. */
     if (atomic_load(&s->npidle) == 0 || atomic_load(&s->nspinning) != 0)
         return;
     int zero = 0;
