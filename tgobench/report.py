@@ -322,12 +322,12 @@ def comparison_section(comparison: Comparison) -> Section:
         mine = [b for b in benches if _verdict(b) == verdict]
         if not mine:
             continue
+        above, below = zip(*(_interval_arms(b) for b in mine))
         fig.add_trace(go.Scatter(
             x=[b.ratio for b in mine], y=[_svg_text(b.name) for b in mine], mode="markers",
             name=verdict, marker=dict(symbol=symbol, size=11, color=colour),
             error_x=dict(type="data", symmetric=False, color=colour, thickness=1.5,
-                         array=[_interval_arms(b)[0] for b in mine],
-                         arrayminus=[_interval_arms(b)[1] for b in mine]),
+                         array=list(above), arrayminus=list(below)),
             text=[compare.format_change(b) for b in mine],
             hovertemplate="%{y}<br>ratio %{x:.3f}, change %{text}<extra>" + verdict + "</extra>"))
     fig.add_vline(x=1, line=dict(color="#555", width=1))

@@ -53,9 +53,8 @@ _JSON_KEYS = ("tgobench_params", "tgobench_machine", "tgobench_warnings")
 
 # Benchmark metadata that must agree before runs of two files are merged into
 # one benchmark: runs measured by different code or machines are not samples
-# of the same thing.
-# What must agree before runs are added to a benchmark: pyperf keeps only
-# the metadata all runs share, so a key that differed would vanish.
+# of the same thing, and pyperf keeps only the metadata all runs share, so a
+# key that differed (the suite's threshold) would vanish.
 _MERGE_CHECKED_KEYS = ("tgobench_format", "tgobench_params", "tgobench_driver_version",
                        "tgobench_compiler", "tgobench_op_unit", "tgobench_suite",
                        "tgobench_threshold", "unit")

@@ -202,22 +202,17 @@ class BenchmarkFailed(Exception):
 def execute(plan: RunPlan, reporter: Reporter) -> RunOutcome:
     outcome = RunOutcome(plan.output)
     reporter.planned(plan)
-    pending = list(plan.benchmarks)
     with tempfile.TemporaryDirectory(prefix="tgobench-run-") as workdir:
         try:
             for index, bench in enumerate(plan.benchmarks, start=1):
                 reporter.started(index, bench)
-                pending.remove(bench)
                 try:
                     result = measure(bench, plan, Path(workdir) / f"b{index}",
                                      lambda: reporter.process_done(index))
-                except BenchmarkFailed as exc:
-                    outcome.failed.append((bench.id, str(exc)))
-                    reporter.finished(index, bench, str(exc))
-                    continue
-                try:
                     plan.writer.add(result)
-                except UserError as exc:  # checked in plan(); the file changed since
+                except (BenchmarkFailed, UserError) as exc:
+                    # UserError: the file refused the runs (checked in plan();
+                    # it changed since)
                     outcome.failed.append((bench.id, str(exc)))
                     reporter.finished(index, bench, str(exc))
                     continue
