@@ -14,10 +14,11 @@ Each repetition starts a fresh driver process per implementation, answers
 one discarded warm-up request per workload, then measures; parked runs alone
 in a process of its own with no warm-up, since Go keeps the descriptor of
 every goroutine it ever ran. Repetitions rotate which implementation goes
-first, so that drift on a shared machine falls on all. The table gives the median over repetitions with the min-max
-range, and the ratios tgo/gmp and tgo/go of the medians (below 1: tgo is
-faster or smaller). Go has no stack size to choose: its parked figure is
-with its own stacks, which start at 2 KiB.
+first, so that drift on a shared machine falls on all. The table gives the
+median over repetitions with the min-max range, and the ratios tgo/gmp and
+tgo/go of the medians (below 1: tgo is faster or smaller). Go has no stack
+size to choose: its parked figure is with its own stacks, which start at
+2 KiB.
 
 The second chan row runs the C drivers in a second process of each
 repetition, with spinning off. With spinning, tgo's return-to-origin rule

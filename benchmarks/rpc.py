@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         print(table_line(figure.label, figure.unit, cells, {i: medians[i][k] for i in impls}, width))
     open_p99 = FIGURES.index(Figure("open", "open", "p99 µs", False))
     if args.reps * args.open_loops >= 10:
-        q90 = {i: statistics.quantiles(results[i][open_p99], n=10, method="inclusive")[-1] for i in impls}
+        q90 = {i: statistics.quantiles(results[i][open_p99], n=10, method="inclusive")[-1]
+               for i in impls}
         print(table_line("open q90", "p99 µs", {i: fmt(q90[i]) for i in impls}, q90, width))
         print("open q90: the open-loop p99 that one loop in ten exceeds")
     print("req/s: a ratio above 1 is tgo faster; p99: a ratio below 1 is tgo's tail lower.")
