@@ -176,6 +176,43 @@ def test_running_out_of_memory_mid_spawn_is_an_error_and_the_driver_serves_on(
         assert d.close() == 0, d.stderr
 
 
+# Tasks that are all alive at once each hold a stack, taken when they first
+# run: one the kernel cannot map, or memory the OOM killer reclaims, would
+# end the process. Both are refused before a task is spawned, and the
+# address space of every stack is mapped then.
+LIVE_TASKS = {"parked": "lower tasks or use stack_size 2048", "yield": "lower tasks"}
+
+
+@pytest.mark.parametrize("workload", sorted(LIVE_TASKS))
+@pytest.mark.parametrize("impl", IMPLS)
+def test_stacks_beyond_the_address_space_limit_are_refused_and_the_driver_serves_on(
+        driver_dir, impl, workload):
+    """100,000 stacks of 64 KiB reserve 6.6 GiB of address space; under a
+    600 MB limit the request is refused, and a small one still runs."""
+    with Driver(Path("/bin/sh"), "-c", 'ulimit -v 600000 && exec "$0" "$@"',
+                str(driver_path(impl, driver_dir))) as d:
+        answer = run(d, workload, {"tasks": 100_000, "stack_size": 65536}, loops=1)
+        assert answer["ok"] is False, answer
+        for fragment in ("out of address space for the stacks of 100000 tasks alive at once",
+                         "ulimit -v", LIVE_TASKS[workload]):
+            assert fragment in answer["error"], answer
+        small, ops = SMALL[workload]
+        assert run(d, workload, small)["ops"] == LOOPS * ops
+        assert d.close() == 0, d.stderr
+
+
+def test_parked_beyond_memory_is_refused(driver):
+    """Ten million parked tasks hold at least 40 GB of stack pages."""
+    answer = run(driver, "parked", {"tasks": 10_000_000}, loops=1)
+    if answer["ok"]:
+        pytest.skip("this machine has the memory for 1e7 parked tasks")
+    for fragment in ("10000000 tasks alive at once need about", "MiB is available",
+                     "lower tasks or use stack_size 2048"):
+        assert fragment in answer["error"], answer
+    small, ops = SMALL["parked"]
+    assert run(driver, "parked", small)["ops"] == LOOPS * ops
+
+
 @pytest.mark.parametrize("workload", ["spawn", "parked"])
 def test_a_million_tasks_with_small_stacks(driver, workload):
     answer = run(driver, workload, {"tasks": 1_000_000, "stack_size": 2048}, loops=1,

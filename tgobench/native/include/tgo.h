@@ -107,6 +107,20 @@ int tgo_procs(void);
 uint64_t tgo_now_ns(void);                              /* CLOCK_MONOTONIC */
 int tgo_errno(void) __attribute__((noinline));          /* errno, safe after a switch */
 
+/* For refusing a request whose tasks, alive at once, would not fit, before
+ * any of them starts: a task takes its stack when it first runs, and a
+ * stack that cannot be had then ends the process. */
+typedef struct tgo_stack_cost {
+    size_t resident;   /* the least one task that ran commits: its descriptor
+                          and the stack pages it cannot avoid touching */
+    uint64_t carved;   /* stacks handed out so far: committed, and pooled
+                          for reuse once their tasks finished */
+} tgo_stack_cost;
+void tgo_stack_costs(tgo_stack_cost *out);
+/* Map the address space of n stacks now (pages are still committed on
+ * touch), so that n tasks alive at once get theirs. 0 or -ENOMEM. */
+int tgo_reserve_stacks(uint64_t n);
+
 /* Wait group: Add before spawning, Done in the task, Wait for zero. */
 typedef struct tgo_wg tgo_wg;
 tgo_wg *tgo_wg_new(void);

@@ -5,6 +5,9 @@
  * A task gets its stack when it first runs, not when it is spawned: a
  * million spawned-but-not-started tasks cost a million small descriptors,
  * and a task that runs to completion hands its stack straight to the next.
+ * A stack that cannot be had then stops the process, since the task cannot
+ * run; a caller that will keep many tasks alive at once maps their slots
+ * first (tgo_reserve_stacks), where running out is an error it can report.
  *
  * Slabs are single anonymous MAP_NORESERVE mappings of many stacks; the
  * kernel commits a page when a task first touches it, so a 64 KiB stack of
@@ -67,11 +70,13 @@ static struct {
     size_t lo_offset;  /* from slot start to the usable bottom */
     bool guarded;      /* a guard page below each stack */
     bool canary;       /* a canary below each stack (small class, or no guards) */
-    char *slab_next, *slab_end;
+    char *slab_next, *slab_end;  /* what is left to carve of slabs[cur] */
     char *slabs[MAX_SLABS];
     _Atomic int nslabs;
+    int cur;
     size_t slab_bytes;
     char *free_list;   /* pooled stacks, linked through their top word */
+    uint64_t carved;   /* stacks carved from the slabs so far */
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static char **top_link(char *lo)
@@ -90,7 +95,13 @@ static bool kernel_has_guard_pages(void)
     return ok;
 }
 
-static bool new_slab(void)
+static uint64_t slots_per_slab(void)
+{
+    return pool.slab_bytes / pool.stride;
+}
+
+/* Map one more slab after the others; pool.mu held, or no task running. */
+static bool map_slab(void)
 {
     int n = atomic_load(&pool.nslabs);
     if (n == MAX_SLABS)
@@ -102,8 +113,18 @@ static bool new_slab(void)
     pool.slabs[n] = slab;
     /* release: the signal handler reads slabs[] without the lock */
     atomic_store_explicit(&pool.nslabs, n + 1, memory_order_release);
-    pool.slab_next = slab;
-    pool.slab_end = slab + pool.slab_bytes - pool.slab_bytes % pool.stride;
+    return true;
+}
+
+/* Carve from the next slab, mapping it if none is reserved; pool.mu held. */
+static bool next_slab(void)
+{
+    int next = pool.slab_next ? pool.cur + 1 : 0;
+    if (next == atomic_load(&pool.nslabs) && !map_slab())
+        return false;
+    pool.cur = next;
+    pool.slab_next = pool.slabs[next];
+    pool.slab_end = pool.slab_next + slots_per_slab() * pool.stride;
     return true;
 }
 
@@ -119,11 +140,12 @@ int tgo__stacks_init(size_t stack_size)
     pool.slab_bytes = SLAB_BYTES > 64 * pool.stride ? SLAB_BYTES : 64 * pool.stride;
     pool.slab_next = pool.slab_end = NULL;
     pool.free_list = NULL;
+    pool.carved = 0;
     atomic_store(&pool.nslabs, 0);
     /* The first slab now, while there is address space for it: a run that
      * then spawns until memory runs out still has stacks to run the tasks
      * it queued, and ends with an error instead of dying in the scheduler. */
-    return new_slab() ? 0 : -ENOMEM;
+    return map_slab() ? 0 : -ENOMEM;
 }
 
 void tgo__stacks_destroy(void)
@@ -154,10 +176,11 @@ void tgo__stack_cache_free(struct tgo__stack_cache *c)
 /* A fresh stack from the current slab; pool.mu held. */
 static char *carve(void)
 {
-    if (pool.slab_next == pool.slab_end && !new_slab())
+    if (pool.slab_next == pool.slab_end && !next_slab())
         return NULL;
     char *slot = pool.slab_next;
     pool.slab_next += pool.stride;
+    pool.carved++;
     if (pool.guarded && madvise(slot, PAGE, MADV_GUARD_INSTALL) != 0)
         tgo__fatal("madvise(MADV_GUARD_INSTALL) failed on a stack slot (errno %d)", errno);
     char *lo = slot + pool.lo_offset;
@@ -238,6 +261,31 @@ char *tgo__main_stack_get(void)
 void tgo__main_stack_put(char *lo)
 {
     munmap(lo - PAGE, MAIN_STACK + PAGE);
+}
+
+void tgo_stack_costs(tgo_stack_cost *out)
+{
+    /* A task touches its stack's top page; two small stacks share a page,
+     * and a canary page below a page-class stack is written at carving. */
+    size_t stack = pool.lo_offset == PAGE ? PAGE : pool.stride;
+    if (pool.lo_offset == PAGE && pool.canary)
+        stack += PAGE;
+    out->resident = stack + sizeof(tgo__task);
+    pthread_mutex_lock(&pool.mu);
+    out->carved = pool.carved;
+    pthread_mutex_unlock(&pool.mu);
+}
+
+int tgo_reserve_stacks(uint64_t n)
+{
+    /* the stacks a P keeps in its cache are not another's to take */
+    uint64_t slots = n + (uint64_t)tgo__S->nprocs * CACHE_MAX;
+    pthread_mutex_lock(&pool.mu);
+    int rc = 0;
+    while (rc == 0 && (uint64_t)atomic_load(&pool.nslabs) * slots_per_slab() < slots)
+        rc = map_slab() ? 0 : -ENOMEM;
+    pthread_mutex_unlock(&pool.mu);
+    return rc;
 }
 
 bool tgo__stack_intact(const tgo__task *t)

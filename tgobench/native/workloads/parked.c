@@ -64,6 +64,8 @@ static void parked_task(void *arg)
 static int parked_loop(const wl_args *args, wl_loop_out *out)
 {
     uint64_t n = (uint64_t)args->num[P_TASKS];
+    if (wl_check_live_tasks(out, "parked", n, "lower tasks or use stack_size 2048") != 0)
+        return -1;
     st.gate = tgo_chan_new(1, 0);
     st.ready = tgo_wg_new();
     st.released = tgo_wg_new();
