@@ -98,6 +98,20 @@ def test_stress_sanitized(policy, sanitizer, spin, sanitizer_build):
     runs = stress_all(sanitizer_build(sanitizer), policy, sanitizer, spin)
     assert runs == len(seeds) * len(all_procs)
 
+@pytest.mark.parametrize("policy", IMPLS)
+@pytest.mark.parametrize("sanitizer", ["asan", "tsan"])
+def test_sanitized_drivers_refuse_the_small_stack_class(policy, sanitizer, sanitizer_build):
+    """ASan's and TSan's hooks overflow a 2 KiB stack: the sanitized drivers
+    refuse it, naming the smallest they run, and serve on."""
+    with Driver(driver_path(policy, sanitizer_build(sanitizer)), timeout=DEADLOCK_GUARD_S) as d:
+        small = d.request({"op": "run", "workload": "parked",
+                           "params": {"tasks": 100, "stack_size": 2048}})
+        assert small["ok"] is False, small
+        assert "too small for this sanitizer build" in small["error"], small
+        assert "use 4096 or more" in small["error"], small
+        page = d.request({"op": "run", "workload": "parked",
+                          "params": {"tasks": 100, "stack_size": 4096}})
+        assert page["ok"] is True and page["ops"] == 100, page
 
 
 @pytest.mark.parametrize("policy", IMPLS)

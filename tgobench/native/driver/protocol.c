@@ -202,6 +202,11 @@ static int check_stack_size(const json_value *v, size_t *out, char *err, size_t 
                     "stack_size %llu is neither %d (the small class) nor a multiple of 4096; "
                     "e.g. 4096, 16384 or 65536",
                     (unsigned long long)bytes, TGO_STACK_SMALL);
+    if (bytes < tgo_stack_min())
+        return fail(err, errlen,
+                    "stack_size %llu is too small for this sanitizer build of the driver, "
+                    "whose instrumentation overflows it; use %zu or more, or a release build",
+                    (unsigned long long)bytes, tgo_stack_min());
     *out = (size_t)bytes;
     return 0;
 }

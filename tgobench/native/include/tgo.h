@@ -89,6 +89,10 @@ typedef struct tgo_stats {
 /* The policy this binary was linked with: "tgo" or "gmp". */
 const char *tgo_policy_name(void);
 
+/* The smallest stack_size this build runs: TGO_STACK_MIN, or 4096 where a
+ * sanitizer's instrumentation needs more than the small class holds. */
+size_t tgo_stack_min(void);
+
 /* CPUs in this process's affinity mask: the default number of Ps. */
 int tgo_affinity_cpus(void);
 

@@ -866,7 +866,8 @@ static int check_config(const tgo_config *cfg, size_t *stack_size)
     if (cfg->procs < 1 || cfg->procs > TGO_MAX_PROCS)
         return -EINVAL;
     size_t ss = cfg->stack_size ? cfg->stack_size : TGO_STACK_DEFAULT;
-    if (ss != TGO_STACK_SMALL && (ss < 4096 || ss % 4096 || ss > TGO_STACK_MAX))
+    if ((ss != TGO_STACK_SMALL && (ss < 4096 || ss % 4096 || ss > TGO_STACK_MAX)) ||
+        ss < tgo_stack_min())
         return -EINVAL;
     *stack_size = ss;
     return 0;

@@ -128,6 +128,15 @@ static bool next_slab(void)
     return true;
 }
 
+size_t tgo_stack_min(void)
+{
+#ifdef TGO__SANITIZED
+    return PAGE; /* ASan's and TSan's hooks overflow the small class's 2 KiB */
+#else
+    return TGO_STACK_MIN;
+#endif
+}
+
 int tgo__stacks_init(size_t stack_size)
 {
     bool page_class = stack_size % PAGE == 0;
