@@ -306,3 +306,17 @@ def test_processes_needed_is_the_fewest_that_detect_the_change(change, spread, a
 
 def test_processes_needed_gives_up_beyond_its_limit():
     assert stats.processes_needed(0.001, 0.2, 0.01, limit=100) is None
+
+
+@pytest.mark.parametrize(("baseline", "new"), [([1.0], [1.0]), ([2.0], [1.0, 2.0, 2.0]),
+                                                ([1.0, 3.0, 3.0], [3.0])])
+def test_a_lone_value_tied_with_the_other_side_is_tested_by_the_normal_approximation(
+        baseline, new):
+    """scipy's permutation method needs two values a side: one worker process
+    against tied values takes the approximation instead of failing."""
+    test = stats.mann_whitney(baseline, new)
+    assert test.method == "asymptotic"
+    assert test.p == pytest.approx(scipy.stats.mannwhitneyu(
+        new, baseline, alternative="two-sided", method="asymptotic").pvalue)
+    interval = stats.hodges_lehmann_ratio(baseline, new)
+    assert interval.low <= interval.ratio <= interval.high

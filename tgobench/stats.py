@@ -21,8 +21,8 @@ Choices, and why:
   assumes no distribution, and one worker that was descheduled for a second
   moves it by one rank, not by a second. Exact when there are no ties (the
   usual case for means of timings), an exact permutation test when there are
-  ties and few enough arrangements to enumerate, the normal approximation with
-  tie correction otherwise.
+  ties, two values a side and few enough arrangements to enumerate, the
+  normal approximation with tie correction otherwise.
 - Interval: the Hodges-Lehmann estimate of the log shift with its
   distribution-free interval, found by inverting that same test. Rejected:
   the BCa bootstrap of the ratio of medians. With the 3 to 20 workers a
@@ -123,7 +123,10 @@ def _pool(baseline: np.ndarray, new: np.ndarray) -> np.ndarray:
 def _method(n_baseline: int, n_new: int, ties: bool) -> str:
     if not ties and n_baseline * n_new <= EXACT_LIMIT:
         return _EXACT
-    if ties and scipy.special.comb(n_baseline + n_new, n_baseline) <= PERMUTATION_LIMIT:
+    # scipy's permutation method needs two values a side; a lone value is
+    # significant only against dozens, where the approximation is close.
+    if (ties and min(n_baseline, n_new) >= 2
+            and scipy.special.comb(n_baseline + n_new, n_baseline) <= PERMUTATION_LIMIT):
         return _PERMUTATION
     return _ASYMPTOTIC
 
