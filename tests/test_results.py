@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -18,6 +19,7 @@ from tgobench.results import BenchmarkId, ResultWriter, benchmark_metadata, enco
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "results"
 QUICK_V1 = FIXTURES / "quick-v1.json"
+YIELD_TGO = "yield[tasks=4,yields=2000] tgo all p2"  # benchmarks[1] of QUICK_V1
 MACHINE = {"cpu_model": "Test CPU", "cpus": 2, "numa_nodes": 1, "kernel": "6.18.0",
            "machine_id": "test-machine"}
 
@@ -204,6 +206,117 @@ def test_metrics_must_match_values(tmp_path):
         results.load(_damaged(tmp_path, mutate))
 
 
+def test_every_golden_result_file_loads():
+    for path in sorted(FIXTURES.parent.glob("*/*.json")):
+        assert results.load(path).benchmarks, path
+
+
+def _assert_damaged(path: Path, *fragments: str) -> UserError:
+    """load refuses `path` with a message naming the file and `fragments`,
+    and the fix for a damaged file."""
+    with pytest.raises(UserError) as info:
+        results.load(path)
+    assert str(path) in info.value.problem
+    for fragment in fragments:
+        assert fragment in info.value.problem
+    assert "restore it from the artifact" in info.value.fix
+    assert "re-run `tgobench run`" in info.value.fix
+    return info.value
+
+
+def test_truncated_gzip_file_is_refused_as_damaged(tmp_path):
+    path = tmp_path / "r.json.gz"
+    packed = gzip.compress(QUICK_V1.read_bytes())
+    path.write_bytes(packed[:len(packed) // 2])
+    _assert_damaged(path, "cannot be decompressed", "cut short")
+
+
+def test_file_that_is_not_gzip_is_not_blamed_on_permissions(tmp_path):
+    path = tmp_path / "r.json.gz"
+    path.write_bytes(QUICK_V1.read_bytes())
+    error = _assert_damaged(path, "cannot be decompressed")
+    assert "permission" not in error.fix
+
+
+@pytest.mark.parametrize("holder", [lambda data: data, lambda data: data["benchmarks"][1],
+                                    lambda data: data["benchmarks"][1]["runs"][0]],
+                         ids=["file", "benchmark", "run"])
+def test_metadata_that_is_not_an_object_is_refused(tmp_path, holder):
+    path = _damaged(tmp_path, lambda data: holder(data).__setitem__("metadata", []))
+    _assert_damaged(path, "metadata", "is not a JSON object")
+
+
+def test_benchmark_name_that_is_not_text_is_refused(tmp_path):
+    path = _damaged(tmp_path, lambda data: data["benchmarks"][1]["metadata"].update(name=5))
+    _assert_damaged(path, "name is not text: 5")
+
+
+@pytest.mark.parametrize("key, bad", [
+    ("tgobench_machine", "[1]"), ("tgobench_machine", '{"machine_id": 5}'),
+    ("tgobench_warnings", '["x"]'), ("tgobench_warnings", '{"message": "m", "fix": "f"}'),
+    ("tgobench_params", "[1]"), ("tgobench_threshold", "abc"), ("tgobench_threshold", -1),
+    ("tgobench_threshold", 1e9), ("tgobench_suite", 5), ("tgobench_op_unit", 5),
+    ("tgobench_format", "1"), ("tgobench_compiler", 5)])
+def test_metadata_of_the_wrong_shape_is_refused_naming_the_key(tmp_path, key, bad):
+    path = _damaged(tmp_path, lambda data: data["benchmarks"][1]["metadata"].update({key: bad}))
+    _assert_damaged(path, f"benchmark {YIELD_TGO} has metadata {key} that is not")
+
+
+def test_warnings_of_one_run_of_the_wrong_shape_are_refused(tmp_path):
+    def mutate(data):
+        data["benchmarks"][1]["runs"][0]["metadata"]["tgobench_warnings"] = '["x"]'
+    _assert_damaged(_damaged(tmp_path, mutate), YIELD_TGO, "tgobench_warnings")
+
+
+@pytest.mark.parametrize("huge", [1e308, 10 ** 30, float("inf")])
+def test_value_too_large_to_be_a_measurement_is_refused(tmp_path, huge):
+    # two of them would overflow the sum of the run's mean
+    def mutate(data):
+        data["benchmarks"][1]["runs"][0]["values"][:2] = [huge, huge]
+    _assert_damaged(_damaged(tmp_path, mutate), YIELD_TGO, "too large to be a measurement")
+
+
+def _with_metrics(tmp_path, metrics: list) -> Path:
+    def mutate(data):
+        data["benchmarks"][1]["runs"][0]["metadata"]["tgobench_metrics"] = json.dumps(metrics)
+    return _damaged(tmp_path, mutate)
+
+
+def test_metrics_that_are_not_objects_are_refused(tmp_path):
+    _assert_damaged(_with_metrics(tmp_path, [5, 5, 5]), YIELD_TGO,
+                    "where a value's metrics object belongs")
+
+
+@pytest.mark.parametrize("metric", [{"peak_rss_kib": "x"}, {"peak_rss_kib": float("nan")},
+                                    {"latency_ns": {"p99": True}}])
+def test_metric_that_is_not_a_finite_number_is_refused(tmp_path, metric):
+    _assert_damaged(_with_metrics(tmp_path, [metric] * 3), YIELD_TGO,
+                    f"metric {next(iter(metric))} is not made of finite numbers")
+
+
+@pytest.mark.parametrize("counters", [5, {"switches": None}, {"switches": 10, "parks": [1]},
+                                      {"switches": 10, "steals": [1]},
+                                      {"switches": 10, "steals": {"llc": None}}])
+def test_counters_report_cannot_divide_are_refused(tmp_path, counters):
+    _assert_damaged(_with_metrics(tmp_path, [{"counters": counters}] * 3), YIELD_TGO,
+                    "metric counters is not an object of numbers")
+
+
+def test_latency_percentile_that_is_not_positive_is_refused(tmp_path):
+    # compare takes an open loop's p99 latencies as its timings
+    _assert_damaged(_with_metrics(tmp_path, [{"latency_ns": {"p50": 0, "p99": 5}}] * 3),
+                    YIELD_TGO, "latency_ns holds a percentile that is not positive")
+
+
+def test_null_metric_from_a_driver_still_loads(tmp_path):
+    # the C driver writes null for a figure it could not compute
+    metrics = [{"latency_ns": {"p99": None},
+                "counters": {"switches": 10, "sched_lat_p99_ns": None}}]
+    bench = results.load(_with_metrics(tmp_path, metrics * 3)).get(YIELD_TGO)
+    assert bench.metrics[0]["latency_ns"] == {"p99": None}
+    assert bench.median_percentile("latency_ns", "p99") is None
+
+
 def test_writer_keeps_each_finished_benchmark(tmp_path):
     path = tmp_path / "out" / "r.json"
     writer = ResultWriter(path)
@@ -286,3 +399,51 @@ def test_metadata_values_are_pyperf_compatible():
     assert metadata["tgobench_suite"] == "adhoc" and metadata["tgobench_compiler"] == "unknown"
     assert metadata["tgobench_format"] == 1 and metadata["tgobench_procs"] == 2
     assert not math.isnan(metadata["tgobench_threshold"])
+
+
+def test_append_refuses_a_run_of_another_suite_before_measuring(tmp_path):
+    path = tmp_path / "r.json"
+    ResultWriter(path).add(make_bench(SPAWN_TGO, [[1e-7]], suite="quick"))
+    before = path.read_text()
+    fib = BenchmarkId.make("fib", {"n": 11}, "tgo", "all", 2)
+    writer = ResultWriter(path, append=True)
+    with pytest.raises(UserError) as info:
+        writer.check_can_add(fib.name, make_bench(fib, [[1e-7]], suite="adhoc").get_metadata())
+    assert "tgobench_suite is 'adhoc'" in info.value.problem
+    assert "holds the results of suite 'quick'" in info.value.problem
+    assert "write to a new file with -o" in info.value.fix
+    assert path.read_text() == before
+
+
+def test_writer_refuses_to_add_a_benchmark_of_another_suite(tmp_path):
+    path = tmp_path / "r.json"
+    writer = ResultWriter(path)
+    writer.add(make_bench(SPAWN_TGO, [[1e-7]], suite="quick"))
+    gmp = BenchmarkId.make("spawn", {"tasks": 1000}, "gmp", "all", 2)
+    with pytest.raises(UserError, match="tgobench_suite is 'adhoc'"):
+        writer.add(make_bench(gmp, [[1e-7]], suite="adhoc"))
+    assert [b.name for b in results.load(path).benchmarks] == [SPAWN_TGO.name]
+
+
+def test_append_takes_another_benchmark_of_the_same_suite(tmp_path):
+    path = tmp_path / "r.json"
+    ResultWriter(path).add(make_bench(SPAWN_TGO, [[1e-7]]))
+    gmp = BenchmarkId.make("spawn", {"tasks": 1000}, "gmp", "all", 2)
+    writer = ResultWriter(path, append=True)
+    writer.check_can_add(gmp.name, make_bench(gmp, [[1e-7]]).get_metadata())
+    writer.add(make_bench(gmp, [[2e-7]]))
+    assert [b.name for b in results.load(path).benchmarks] == [SPAWN_TGO.name, gmp.name]
+
+
+def test_append_refuses_a_file_not_written_by_tgobench(tmp_path):
+    path = tmp_path / "plain.json"
+    run = pyperf.Run([0.5, 0.6], metadata={"name": "bench one", "unit": "second"},
+                     collect_metadata=False)
+    pyperf.BenchmarkSuite([pyperf.Benchmark([run])]).dump(str(path))
+    before = path.read_text()
+    with pytest.raises(UserError) as info:
+        ResultWriter(path, append=True)
+    assert "not a tgobench result file" in info.value.problem
+    assert "bench one" in info.value.problem
+    assert "write to a new file with -o" in info.value.fix
+    assert path.read_text() == before

@@ -32,15 +32,19 @@ is the runner's.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import math
 import os
+import reprlib
 import statistics
+import sys
 import tempfile
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pyperf
 
@@ -58,6 +62,24 @@ _JSON_KEYS = ("tgobench_params", "tgobench_machine", "tgobench_warnings")
 _MERGE_CHECKED_KEYS = ("tgobench_format", "tgobench_params", "tgobench_driver_version",
                        "tgobench_compiler", "tgobench_op_unit", "tgobench_suite",
                        "tgobench_threshold", "unit")
+
+# What a message about a damaged file tells the user to do.
+_DAMAGED_FIX = ("the file is damaged: restore it from the artifact it came from, or re-run "
+                "`tgobench run` to measure again")
+
+# Above this a value is damage, not a measurement (a petabyte, or 31 million
+# years per operation); the bound also keeps sums of values from overflowing.
+_LARGEST_VALUE = 1e15
+
+# The thresholds a suite and `compare --threshold` accept: fractions below this.
+THRESHOLD_LIMIT = 10.0
+
+# The counters report reads besides steals (report._counter_rates).
+_COUNTERS_READ = ("switches", "shared_takes", "parks")
+
+# Drivers nest metrics two deep (counters.steals.llc); the bound keeps a
+# hostile file from exhausting the stack of the check.
+_METRIC_NESTING = 8
 
 
 def format_param(value: Any) -> str:
@@ -201,7 +223,9 @@ class ResultSet:
 
 def load(path: str | os.PathLike) -> ResultSet:
     """Read a result file (tgobench's or any pyperf file). Raises UserError
-    naming the file and what is wrong with it."""
+    naming the file and what is wrong with it: every field the rest of
+    tgobench reads is checked here, so that compare, report, ci and baseline
+    can take a loaded file's shape for granted."""
     path = Path(path)
     data = _read_json(path)
     _check_raw(path, data)
@@ -228,10 +252,14 @@ def _read_json(path: Path) -> Any:
     try:
         with opener(path, "rt", encoding="utf-8") as fp:
             return json.load(fp)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        # BadGzipFile is an OSError, but no permission would make it readable
+        raise UserError(f"{path} cannot be decompressed: its gzip data is cut short or "
+                        f"corrupt ({exc})", _DAMAGED_FIX) from None
     except OSError as exc:
         raise UserError(f"cannot read result file {path}: {exc.strerror or exc}",
                         "check the file's permissions") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than json reads
         raise _not_a_result_file(path, f"it is not JSON ({exc})") from None
 
 
@@ -240,68 +268,18 @@ def _not_a_result_file(path: Path, why: str) -> UserError:
                      "give a file written by `tgobench run` or pyperf")
 
 
-def _check_raw(path: Path, data: Any) -> None:
-    """Check what pyperf would reject with a bare ValueError, so the message
-    can name the benchmark."""
-    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
-        raise _not_a_result_file(path, "it has no list of benchmarks")
-    if not data["benchmarks"]:
-        raise _not_a_result_file(path, "it holds no benchmark")
-    suite_metadata = data.get("metadata") or {}
-    for index, bench in enumerate(data["benchmarks"]):
-        if not isinstance(bench, dict) or not isinstance(bench.get("runs"), list):
-            raise _not_a_result_file(path, f"benchmark #{index + 1} has no runs")
-        name = ((bench.get("metadata") or {}).get("name") or suite_metadata.get("name")
-                or f"#{index + 1}")
-        version = (bench.get("metadata") or {}).get(
-            "tgobench_format", suite_metadata.get("tgobench_format"))
-        if isinstance(version, int) and version > FORMAT_VERSION:
-            raise UserError(f"{path}: benchmark {name} is in result format {version}, "
-                            f"newer than this tgobench reads ({FORMAT_VERSION})",
-                            "upgrade tgobench")
-        count = 0
-        for run in bench["runs"]:
-            values = run.get("values", []) if isinstance(run, dict) else None
-            if not isinstance(values, list):
-                raise _not_a_result_file(path, f"benchmark {name} has a run without a list of values")
-            for value in values:
-                if not isinstance(value, (int, float)) or isinstance(value, bool):
-                    raise UserError(f"{path}: benchmark {name} has a value that is not a number: {value!r}",
-                                    "the file is damaged: re-run the benchmark")
-                if math.isnan(value) or math.isinf(value):
-                    raise UserError(f"{path}: benchmark {name} has a value that is {value}",
-                                    "the file is damaged: re-run the benchmark")
-                if value <= 0:
-                    raise UserError(f"{path}: benchmark {name} has a value that is not positive: {value}",
-                                    "the file is damaged: re-run the benchmark")
-            count += len(values)
-        if count == 0:
-            raise UserError(f"{path}: benchmark {name} has no values (only calibration or warmups)",
-                            "re-run it; an interrupted benchmark is left out of the file, "
-                            "never stored without values")
-
-
-def _decode(path: Path, name: str, key: str, value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        raise UserError(f"{path}: benchmark {name} has metadata {key} that is not JSON: {value!r}",
-                        "the file is damaged: re-run the benchmark") from None
-
-
 def _benchmark_result(path: Path, bench: pyperf.Benchmark) -> BenchmarkResult:
     name = bench.get_name()
-    metadata = bench.get_metadata()
-    for key in _JSON_KEYS:
-        if key in metadata:
-            metadata[key] = _decode(path, name, key, metadata[key])
+    if not isinstance(name, str):
+        raise UserError(f"{path}: a benchmark's name is not text: {reprlib.repr(name)}",
+                        _DAMAGED_FIX)
+    where = f"{path}: benchmark {name}"
+    metadata = _checked_metadata(where, bench.get_metadata())
     if "tgobench_format" in metadata:
         try:
             bench_id = BenchmarkId.parse(name)
         except ValueError as exc:
-            raise UserError(f"{path}: {exc}", "the file is damaged: re-run the benchmark") from None
+            raise UserError(f"{path}: {exc}", _DAMAGED_FIX) from None
     else:
         bench_id = BenchmarkId(name, (), "", "", 0)
     run_means: list[float] = []
@@ -314,30 +292,226 @@ def _benchmark_result(path: Path, bench: pyperf.Benchmark) -> BenchmarkResult:
         run_means.append(statistics.fmean(run.values))
         run_lengths.append(len(run.values))
         values.extend(run.values)
-        run_metrics = run.get_metadata().get("tgobench_metrics")
-        decoded = _decode(path, name, "tgobench_metrics", run_metrics) if run_metrics else []
-        if run_metrics and (not isinstance(decoded, list) or len(decoded) != len(run.values)):
-            raise UserError(f"{path}: benchmark {name} has a run whose tgobench_metrics does not "
-                            f"hold one object per value", "the file is damaged: re-run the benchmark")
-        metrics.extend(decoded or [{}] * len(run.values))
+        metrics.extend(_metrics_of_run(where, run))
     if "tgobench_format" in metadata:
-        metadata["tgobench_warnings"] = _warnings_of_runs(path, name, bench)
+        metadata["tgobench_warnings"] = _warnings_of_runs(where, bench)
     threshold = metadata.get("tgobench_threshold")
     return BenchmarkResult(bench_id, run_means, values, metadata, metrics, bench.get_unit(),
                            float(threshold) if threshold is not None else None, run_lengths)
 
 
-def _warnings_of_runs(path: Path, name: str, bench: pyperf.Benchmark) -> list[dict]:
+def _metrics_of_run(where: str, run: pyperf.Run) -> list[dict]:
+    """The driver's metrics object of each of the run's values; empty ones
+    where the run has none (a plain pyperf file)."""
+    raw = run.get_metadata().get("tgobench_metrics")
+    if not raw:
+        return [{}] * len(run.values)
+    decoded = _decode(where, "tgobench_metrics", raw)
+    if not isinstance(decoded, list) or len(decoded) != len(run.values):
+        raise UserError(f"{where} has a run whose tgobench_metrics does not hold one object "
+                        "per value", _DAMAGED_FIX)
+    for metrics in decoded:
+        _check_metrics(where, metrics)
+    return decoded
+
+
+def _warnings_of_runs(where: str, bench: pyperf.Benchmark) -> list[dict]:
     """The system warnings of every run, each once: runs added with --append
     may have been warned of different things, and pyperf's benchmark
     metadata keeps only what all runs share."""
     warnings: list[dict] = []
     for run in bench.get_runs():
         raw = run.get_metadata().get("tgobench_warnings")
-        for warning in _decode(path, name, "tgobench_warnings", raw) if raw else []:
+        decoded = _decode(where, "tgobench_warnings", raw) if raw else []
+        _check_shape(where, "tgobench_warnings", decoded)
+        for warning in decoded:
             if warning not in warnings:
                 warnings.append(warning)
     return warnings
+
+
+def _decode(where: str, key: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        raise UserError(f"{where} has metadata {key} that is not JSON: {reprlib.repr(value)}",
+                        _DAMAGED_FIX) from None
+
+
+# --- checking what was read --------------------------------------------------
+#
+# A file may be damaged (cut short, edited by hand, written by a buggy tool),
+# so load checks, once, the shape of everything compare, report, ci and
+# baseline read; what pyperf itself walks is checked before pyperf sees it,
+# because pyperf trips over a wrong shape with a bare AttributeError.
+
+def _check_raw(path: Path, data: Any) -> None:
+    """Check the containers pyperf walks and every value, so the message can
+    name the benchmark."""
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise _not_a_result_file(path, "it has no list of benchmarks")
+    if not data["benchmarks"]:
+        raise _not_a_result_file(path, "it holds no benchmark")
+    suite_metadata = _raw_metadata(data, f"{path}: the file's metadata")
+    for index, bench in enumerate(data["benchmarks"], start=1):
+        if not isinstance(bench, dict) or not isinstance(bench.get("runs"), list):
+            raise _not_a_result_file(path, f"benchmark #{index} has no runs")
+        own = _raw_metadata(bench, f"{path}: benchmark #{index}'s metadata")
+        metadata = {**suite_metadata, **own}
+        where = f"{path}: benchmark {metadata.get('name') or f'#{index}'}"
+        version = metadata.get("tgobench_format")
+        if _is_whole(version) and version > FORMAT_VERSION:
+            raise UserError(f"{where} is in result format {version}, newer than this tgobench "
+                            f"reads ({FORMAT_VERSION})", "upgrade tgobench")
+        _check_raw_runs(where, bench["runs"])
+
+
+def _raw_metadata(holder: dict, whose: str) -> dict:
+    metadata = holder.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise UserError(f"{whose} is not a JSON object: {reprlib.repr(metadata)}", _DAMAGED_FIX)
+    return metadata
+
+
+def _check_raw_runs(where: str, runs: list) -> None:
+    count = 0
+    for run in runs:
+        values = run.get("values", []) if isinstance(run, dict) else None
+        if not isinstance(values, list):
+            raise UserError(f"{where} has a run without a list of values", _DAMAGED_FIX)
+        _raw_metadata(run, f"{where} has a run whose metadata")
+        for value in values:
+            _check_value(where, value)
+        count += len(values)
+    if count == 0:
+        raise UserError(f"{where} has no values (only calibration or warmups)",
+                        "re-run it; an interrupted benchmark is left out of the file, "
+                        "never stored without values")
+
+
+def _check_value(where: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problem = f"that is not a number: {reprlib.repr(value)}"
+    elif isinstance(value, float) and math.isnan(value):
+        problem = "that is nan"
+    elif value <= 0:
+        problem = f"that is not positive: {value}"
+    elif value > _LARGEST_VALUE:
+        problem = (f"too large to be a measurement: {reprlib.repr(value)} "
+                   f"(above {_LARGEST_VALUE:g})")
+    else:
+        return
+    raise UserError(f"{where} has a value {problem}", _DAMAGED_FIX)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float: Python's json reads NaN and Infinity, and
+    integers of any size (compared, not converted, so a huge one cannot
+    overflow)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and abs(value) <= sys.float_info.max)
+
+
+def _is_machine(value: Any) -> bool:
+    return (isinstance(value, dict)
+            and all(_is_text(value.get(key, "")) for key in ("cpu_model", "kernel", "machine_id"))
+            and all(_is_whole(value.get(key, 1)) for key in ("cpus", "numa_nodes")))
+
+
+def _is_warnings(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(w, dict) and _is_text(w.get("message")) and _is_text(w.get("fix"))
+        for w in value)
+
+
+# Every tgobench metadata key, JSON ones decoded, with the shape its readers
+# need: the check, and the words that name the shape in the error.
+_METADATA_SHAPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "tgobench_format": (lambda v: _is_whole(v) and v >= 1, "a format version from 1"),
+    "tgobench_impl": (_is_text, "text"),
+    "tgobench_workload": (_is_text, "text"),
+    "tgobench_params": (lambda v: isinstance(v, dict), "a JSON object"),
+    "tgobench_placement": (_is_text, "text"),
+    "tgobench_procs": (lambda v: _is_whole(v) and v >= 1, "a whole number from 1"),
+    "tgobench_op_unit": (_is_text, "text"),
+    "tgobench_suite": (_is_text, "text"),
+    "tgobench_threshold": (lambda v: _is_number(v) and 0 <= v < THRESHOLD_LIMIT,
+                           f"a fraction from 0 to below {THRESHOLD_LIMIT:g}"),
+    "tgobench_version": (_is_text, "text"),
+    "tgobench_driver_version": (_is_text, "text"),
+    "tgobench_compiler": (_is_text, "text"),
+    "tgobench_machine": (_is_machine, "a JSON object whose cpu_model, kernel and machine_id "
+                                      "are text and cpus and numa_nodes whole numbers"),
+    "tgobench_warnings": (_is_warnings, 'a JSON list of {"message": text, "fix": text}'),
+}
+
+
+def _checked_metadata(where: str, metadata: dict) -> dict:
+    """`metadata` with its JSON-valued keys decoded, each tgobench key
+    checked to hold the shape its readers need."""
+    for key in _JSON_KEYS:
+        if key in metadata:
+            metadata[key] = _decode(where, key, metadata[key])
+    for key in _METADATA_SHAPES.keys() & metadata.keys():
+        _check_shape(where, key, metadata[key])
+    return metadata
+
+
+def _check_shape(where: str, key: str, value: Any) -> None:
+    fits, shape = _METADATA_SHAPES[key]
+    if not fits(value):
+        raise UserError(f"{where} has metadata {key} that is not {shape}: {reprlib.repr(value)}",
+                        _DAMAGED_FIX)
+
+
+def _is_metric(value: Any, depth: int = 0) -> bool:
+    """A finite number (or null, for a figure the driver could not measure),
+    or a list or object of metrics."""
+    if isinstance(value, (list, dict)):
+        items = value.values() if isinstance(value, dict) else value
+        return depth < _METRIC_NESTING and all(_is_metric(v, depth + 1) for v in items)
+    return value is None or _is_number(value)
+
+
+def _are_counters(value: Any) -> bool:
+    """Scheduler counters as report divides and scales them: the counts it
+    reads are numbers, and steals an object of numbers by level."""
+    if not isinstance(value, dict) or not isinstance(value.get("steals", {}), dict):
+        return False
+    read = [value.get(key, 0) for key in _COUNTERS_READ] + list(value.get("steals", {}).values())
+    return all(map(_is_number, read))
+
+
+def _check_metrics(where: str, metrics: Any) -> None:
+    """One value's metrics object: figures as drivers report them, latency
+    percentiles that are timings, and counters report can divide."""
+    if not isinstance(metrics, dict):
+        raise UserError(f"{where} has a run whose tgobench_metrics holds "
+                        f"{reprlib.repr(metrics)} where a value's metrics object belongs",
+                        _DAMAGED_FIX)
+    for key, metric in metrics.items():
+        if not _is_metric(metric):
+            raise UserError(f"{where} has a run whose metric {key} is not made of finite "
+                            f"numbers: {reprlib.repr(metric)}", _DAMAGED_FIX)
+    latency = metrics.get("latency_ns")
+    if isinstance(latency, dict) and any(_is_number(v) and v <= 0 for v in latency.values()):
+        # compare takes an open loop's latency percentiles as its timings
+        raise UserError(f"{where} has a run whose metric latency_ns holds a percentile that is "
+                        f"not positive: {reprlib.repr(latency)}", _DAMAGED_FIX)
+    if not _are_counters(metrics.get("counters", {})):
+        raise UserError(f"{where} has a run whose metric counters is not an object of numbers "
+                        f"with steals an object by level: {reprlib.repr(metrics['counters'])}",
+                        _DAMAGED_FIX)
 
 
 # --- writing -----------------------------------------------------------------
@@ -368,6 +542,30 @@ def benchmark_metadata(bench_id: BenchmarkId, *, params: dict[str, Any], op_unit
         "tgobench_machine": encode_json(machine),
         "tgobench_warnings": encode_json(warnings),
     }
+
+
+def check_writable(path: str | os.PathLike, what: str, fix: str) -> None:
+    """UserError unless `write_atomic` could write `path`, checked before
+    anything is measured: a temporary file created and removed beside it,
+    or, where its directory is still to be made, the nearest existing one
+    writable. `what` names the file in the message."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a directory", fix)
+    existing = path.parent
+    while not existing.exists():
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        if existing == path.parent:
+            tempfile.NamedTemporaryFile(dir=existing, prefix=f".{path.name}.",
+                                        suffix=".probe").close()
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as exc:
+        raise UserError(f"cannot write {what} {path}: {existing}: {exc.strerror or exc}",
+                        fix) from None
 
 
 def write_atomic(suite: pyperf.BenchmarkSuite, path: str | os.PathLike) -> None:
@@ -420,6 +618,16 @@ def _machine_id(metadata: dict) -> str | None:
         return None
 
 
+def _check_appendable(path: Path, loaded: ResultSet) -> None:
+    """Refuse to append to a file tgobench did not write: its benchmarks
+    lack the metadata that compare, report and baseline read."""
+    foreign = [bench.name for bench in loaded.benchmarks if "tgobench_format" not in bench.metadata]
+    if foreign:
+        raise UserError(f"cannot append to {path}: it is not a tgobench result file "
+                        f"(benchmark {foreign[0]} has no tgobench metadata)",
+                        "write to a new file with -o")
+
+
 class ResultWriter:
     """Collects finished benchmarks into one result file, rewriting it
     atomically after each, so an interrupted run keeps everything that
@@ -434,17 +642,31 @@ class ResultWriter:
             if not append:
                 raise UserError(f"result file {self.path} already exists",
                                 "choose another file with -o, or pass --append to add runs to it")
-            load(self.path)  # refuses a damaged or foreign file before anything runs
+            _check_appendable(self.path, load(self.path))  # before anything runs
             self._suite = pyperf.BenchmarkSuite.load(str(self.path))
 
     def check_can_add(self, name: str, metadata: dict) -> None:
         """Raise UserError, before anything is measured, if runs of benchmark
         `name` with this metadata could not join those in the file. Only the
         keys given are checked: pyperf adds some (the unit) as it measures."""
+        self._check_same_suite(name, metadata)
         existing = self._existing(name)
         if existing is not None:
             keys = [k for k in _MERGE_CHECKED_KEYS if k in metadata]
             _check_mergeable(self.path, name, existing.get_metadata(), metadata, keys)
+
+    def _check_same_suite(self, name: str, metadata: dict) -> None:
+        """A result file holds one suite's run: baseline save and ci take a
+        file's benchmarks as that suite's results."""
+        suite = metadata.get("tgobench_suite")
+        if self._suite is None or suite is None:
+            return
+        held = {b.get_metadata().get("tgobench_suite") for b in self._suite.get_benchmarks()}
+        if held != {suite}:
+            raise UserError(
+                f"cannot add {name} to {self.path}: its tgobench_suite is {suite!r}, the file "
+                f"holds the results of suite {', '.join(sorted(map(repr, held)))}",
+                "write to a new file with -o; one result file holds one suite's run")
 
     def _existing(self, name: str) -> pyperf.Benchmark | None:
         try:
@@ -454,6 +676,7 @@ class ResultWriter:
 
     def add(self, bench: pyperf.Benchmark) -> None:
         """Merge one finished benchmark into the file."""
+        self._check_same_suite(bench.get_name(), bench.get_metadata())
         existing = self._existing(bench.get_name())
         if self._suite is None:
             self._suite = pyperf.BenchmarkSuite([bench])
