@@ -128,3 +128,62 @@ def test_parse_refuses_nonsense(text):
 def test_options_sweep_in_order():
     requests = placement.from_options(cpus=["0", "0-1"], numa=["node0,interleave"])
     assert [r.label for r in requests] == ["cpus:0", "cpus:0-1", "numa:node0", "numa:interleave"]
+
+
+def test_cpu_beyond_what_linux_can_number_is_refused_before_building_the_range():
+    with pytest.raises(UserError) as info:
+        placement.parse_cpulist("0-99999999999")
+    assert "names CPU 99999999999, which cannot exist: Linux numbers CPUs below 8192" in str(info.value)
+    assert info.value.fix.startswith("choose among the CPUs this process may use: ")
+
+
+def test_cpu_of_thousands_of_digits_is_refused():
+    with pytest.raises(UserError, match="which cannot exist"):
+        placement.parse_cpulist("9" * 5000)
+
+
+def test_highest_cpu_linux_can_number_is_accepted():
+    assert placement.parse_cpulist("8190-8191") == (8190, 8191)
+
+
+@pytest.mark.parametrize("text", ["", ",", " , "])
+def test_cpu_list_naming_nothing_is_refused(text):
+    with pytest.raises(UserError) as info:
+        placement.from_options(cpus=[text])
+    assert f"CPU list {text!r} names nothing" in str(info.value)
+    assert "e.g. 0-3 or 0,2,4-5" in info.value.fix
+
+
+@pytest.mark.parametrize("text", ["0,,1", "0,", ",1"])
+def test_cpu_list_with_an_empty_item_is_refused(text):
+    with pytest.raises(UserError) as info:
+        placement.parse_cpulist(text)
+    assert f"CPU list {text!r} has an empty item" in str(info.value)
+    assert "e.g. 0-3 or 0,2,4-5" in info.value.fix
+
+
+def test_backwards_cpu_range_is_refused():
+    with pytest.raises(UserError, match="'3-1' is not a CPU list: 3-1 runs backwards"):
+        placement.parse_cpulist("3-1")
+
+
+@pytest.mark.parametrize("text", [",", ""])
+def test_numa_option_naming_nothing_is_refused(text):
+    with pytest.raises(UserError) as info:
+        placement.from_options(numa=[text])
+    assert f"--numa {text!r} names nothing" in str(info.value)
+    assert info.value.fix == "name nodes, e.g. --numa node0,interleave"
+
+
+def test_numa_option_with_an_empty_item_is_refused():
+    with pytest.raises(UserError) as info:
+        placement.from_options(numa=["node0,,interleave"])
+    assert "--numa 'node0,,interleave' has an empty item" in str(info.value)
+    assert "--numa node0,interleave" in info.value.fix
+
+
+def test_numa_node_beyond_what_linux_can_number_is_refused():
+    with pytest.raises(UserError) as info:
+        placement.parse("numa:node" + "9" * 5000)
+    assert "Linux numbers NUMA nodes below 1024" in str(info.value)
+    assert "tgobench topology" in info.value.fix

@@ -151,7 +151,7 @@ def test_adhoc_refuses_a_param_without_value():
     ("thresold = 0.1\n[[benchmark]]\nworkload = 'spawn'\n", "unknown key thresold in the suite"),
     ("threshold = -1\n[[benchmark]]\nworkload = 'spawn'\n", "threshold must be a fraction"),
     ("[[benchmark]]\nparams = {}\n", "has no workload"),
-    ("[[benchmark]]\nworkload = 'spawn'\nprocs = [0]\n", "procs must be a list of positive"),
+    ("[[benchmark]]\nworkload = 'spawn'\nprocs = [0]\n", "procs must be a list of integers from 1 to 256"),
     ("[[benchmark]]\nworkload = 'spawn'\nimpls = []\n", "impls must be a non-empty list"),
     ("[pyperf]\nvalues = 0\n[[benchmark]]\nworkload = 'spawn'\n", "[pyperf] values = 0 is not valid"),
     ("[[benchmark]\nworkload = 'spawn'\n", "is not valid TOML"),
@@ -183,3 +183,107 @@ def test_shipped_suites_validate_against_the_real_drivers(name, driver_dir):
 def test_shipped_suites_are_the_expected_set():
     assert {"quick", "spawn", "rpc", "mixed", "nightly"} <= set(suites.available())
     assert (data_dir("suites") / "quick.toml").is_file()
+
+
+ONE_BENCHMARK = "[[benchmark]]\nworkload = 'spawn'\n"
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_pyperf_min_time_that_is_not_finite_is_refused(value):
+    with pytest.raises(UserError) as error:
+        parse(f"[pyperf]\nmin_time = {value}\n" + ONE_BENCHMARK)
+    assert f"[pyperf] min_time = {value} is not valid" in str(error.value)
+    assert "min_time must be a number of seconds above 0 and at most 10" in error.value.fix
+
+
+def test_pyperf_min_time_above_its_bound_is_refused():
+    with pytest.raises(UserError) as error:
+        parse("[pyperf]\nmin_time = 3600\n" + ONE_BENCHMARK)
+    assert "[pyperf] min_time = 3600 is not valid" in str(error.value)
+    assert "at most 10" in error.value.fix
+
+
+@pytest.mark.parametrize("key, value, bound", [("processes", 101, "from 1 to 100"),
+                                               ("values", 101, "from 1 to 100"),
+                                               ("warmups", 101, "from 0 to 100"),
+                                               ("loops", 1000001, "from 0 to 1000000")])
+def test_pyperf_counts_above_their_bound_are_refused(key, value, bound):
+    with pytest.raises(UserError) as error:
+        parse(f"[pyperf]\n{key} = {value}\n" + ONE_BENCHMARK)
+    assert f"[pyperf] {key} = {value} is not valid" in str(error.value)
+    assert error.value.fix.startswith(f"{key} must be an integer {bound}")
+
+
+def test_pyperf_settings_at_their_bounds_are_accepted():
+    suite = parse("[pyperf]\nprocesses = 100\nvalues = 100\nwarmups = 100\nloops = 1000000\n"
+                  "min_time = 10\n" + ONE_BENCHMARK)
+    assert suite.pyperf == suites.PyperfSettings(processes=100, values=100, warmups=100,
+                                                 min_time=10.0, loops=1000000)
+
+
+def test_benchmark_array_of_non_tables_is_refused():
+    with pytest.raises(UserError) as error:
+        parse("benchmark = [1, 2]\n")
+    assert "(benchmark 1): benchmark must be an array of tables, got 1" in str(error.value)
+    assert "[[benchmark]] (two brackets)" in error.value.fix
+
+
+def test_benchmark_written_as_a_single_table_is_refused():
+    with pytest.raises(UserError) as error:
+        parse("[benchmark]\nworkload = 'spawn'\n")
+    assert "benchmark must be an array of tables" in str(error.value)
+    assert "[[benchmark]] (two brackets)" in error.value.fix
+
+
+@pytest.mark.parametrize("text, message", [
+    ("impls = 5\n" + ONE_BENCHMARK, "impls must be a non-empty list of names"),
+    ("placements = { all = 1 }\n" + ONE_BENCHMARK, "placements must be a non-empty list of names"),
+    ("procs = 'two'\n" + ONE_BENCHMARK, "procs must be a list of integers"),
+    ("threshold = 'five'\n" + ONE_BENCHMARK, "threshold must be a fraction"),
+    ("pyperf = 3\n" + ONE_BENCHMARK, "[pyperf] must be a table"),
+    ("description = 3\n" + ONE_BENCHMARK, "description must be a string"),
+    (ONE_BENCHMARK + "params = [1]\n", "params must be a table"),
+    (ONE_BENCHMARK + "workload = 7\n", "is not valid TOML"),  # a key written twice
+    ("[[benchmark]]\nworkload = 7\n", "has no workload"),
+])
+def test_values_of_the_wrong_type_name_the_key(text, message):
+    with pytest.raises(UserError) as error:
+        parse(text)
+    assert message in str(error.value) and error.value.fix
+
+
+def test_suite_file_that_is_not_utf8_is_refused(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('[[benchmark]]\nworkload = "spawn"  # café\n'.encode("latin-1"))
+    with pytest.raises(UserError) as error:
+        suites.load(str(path))
+    assert f"suite file {path} is not UTF-8 text: line 2 has byte 0xe9" in str(error.value)
+    assert "save it as UTF-8" in error.value.fix
+
+
+def test_integer_too_long_for_python_is_refused():
+    with pytest.raises(UserError) as error:
+        parse("threshold = " + "9" * 5000 + "\n" + ONE_BENCHMARK)
+    assert "holds an integer too long to read" in str(error.value)
+
+
+def test_procs_above_the_drivers_maximum_is_refused():
+    with pytest.raises(UserError) as error:
+        parse(ONE_BENCHMARK + "procs = [257]\n")
+    assert "procs must be a list of integers from 1 to 256" in str(error.value)
+    assert "procs = [1, 2]" in error.value.fix
+
+
+def test_empty_param_sweep_names_the_param():
+    with pytest.raises(UserError) as error:
+        parse(ONE_BENCHMARK + "params = { tasks = [] }\n")
+    assert "(benchmark 1): params.tasks is an empty list of values to sweep" in str(error.value)
+    assert error.value.fix == "put at least one value in the list, or leave tasks out for its default"
+
+
+@pytest.mark.parametrize("value", ["[[1, 2]]", "{ a = 1 }", "[{ a = 1 }]"])
+def test_nested_param_values_are_refused(value):
+    with pytest.raises(UserError) as error:
+        parse(ONE_BENCHMARK + f"params = {{ tasks = {value} }}\n")
+    assert "params.tasks must be a value or a list of values" in str(error.value)
+    assert error.value.fix == "write tasks = VALUE, or tasks = [VALUE, ...] to sweep"

@@ -20,10 +20,14 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from tgobench.errors import UserError
-from tgobench.topology import Topology, format_cpulist
+from tgobench.topology import Topology, allowed_cpus, format_cpulist
 
 # The Debian package that provides each tool.
 TOOL_PACKAGES = {"taskset": "util-linux", "numactl": "numactl"}
+# Linux's largest NR_CPUS and MAX_NUMNODES: no machine has a CPU or node beyond.
+MAX_CPUS = 8192
+MAX_NUMA_NODES = 1024
+CPULIST_FIX = "write CPUs as the kernel does, e.g. 0-3 or 0,2,4-5"
 
 
 @dataclass(frozen=True)
@@ -66,14 +70,46 @@ class Placement:
 def parse_cpulist(text: str) -> tuple[int, ...]:
     """"0-3,8" -> (0, 1, 2, 3, 8); UserError if it is not a CPU list."""
     cpus: set[int] = set()
-    for item in text.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)
-        if not match or (match.group(2) and int(match.group(2)) < int(match.group(1))):
-            raise UserError(f"{text!r} is not a CPU list",
-                            "write CPUs as the kernel does, e.g. 0-3 or 0,2,4-5")
-        first = int(match.group(1))
-        cpus.update(range(first, int(match.group(2) or first) + 1))
+    for item in _list_items(text, f"CPU list {text!r}", CPULIST_FIX):
+        match = re.fullmatch(r"(\d+)\s*(?:-\s*(\d+))?", item)
+        if not match:
+            raise UserError(f"{text!r} is not a CPU list", CPULIST_FIX)
+        first = _cpu_number(match.group(1), text)
+        last = _cpu_number(match.group(2) or match.group(1), text)
+        if last < first:
+            raise UserError(f"{text!r} is not a CPU list: {item} runs backwards", CPULIST_FIX)
+        cpus.update(range(first, last + 1))
     return tuple(sorted(cpus))
+
+
+def _list_items(text: str, what: str, fix: str) -> list[str]:
+    """The comma-separated items of `text`, stripped. An empty one is
+    refused: it is a typo, and skipping it could run what was not asked."""
+    items = [item.strip() for item in text.split(",")]
+    if not any(items):
+        raise UserError(f"{what} names nothing", fix)
+    if not all(items):
+        raise UserError(f"{what} has an empty item", fix)
+    return items
+
+
+def _cpu_number(digits: str, text: str) -> int:
+    """A CPU number below MAX_CPUS: checked before any range is built, as
+    0-99999999999 would not fit in memory."""
+    cpu = _bounded_int(digits, MAX_CPUS)
+    if cpu is None:
+        raise UserError(f"{text!r} names CPU {digits}, which cannot exist: Linux numbers CPUs "
+                        f"below {MAX_CPUS}",
+                        f"choose among the CPUs this process may use: {format_cpulist(allowed_cpus())}")
+    return cpu
+
+
+def _bounded_int(digits: str, limit: int) -> int | None:
+    """int(digits) if it is below `limit`, else None. The length is compared
+    first: int() refuses strings of thousands of digits."""
+    if len(digits.lstrip("0")) > len(str(limit)) or int(digits) >= limit:
+        return None
+    return int(digits)
 
 
 def parse(text: str) -> PlacementRequest:
@@ -89,7 +125,11 @@ def parse(text: str) -> PlacementRequest:
         return PlacementRequest("interleave")
     match = re.fullmatch(r"node(\d+)", numa)
     if match:
-        return PlacementRequest("numa", node=int(match.group(1)))
+        node = _bounded_int(match.group(1), MAX_NUMA_NODES)
+        if node is None:
+            raise UserError(f"placement {text!r}: Linux numbers NUMA nodes below {MAX_NUMA_NODES}",
+                            "`tgobench topology` lists this machine's nodes")
+        return PlacementRequest("numa", node=node)
     raise UserError(f"unknown placement {text!r}",
                     "placements are all, cpus:LIST (e.g. cpus:0-3), numa:nodeN, numa:interleave")
 
@@ -98,11 +138,8 @@ def from_options(cpus: Sequence[str] = (), numa: Sequence[str] = ()) -> list[Pla
     """The placements of `--cpus LIST` (repeatable) and `--numa node0,interleave`."""
     requests = [PlacementRequest("cpus", cpus=parse_cpulist(text)) for text in cpus]
     for text in numa:
-        for item in text.split(","):
-            if not item.strip():
-                continue
-            request = parse(item if item.strip().startswith("numa:") else "numa:" + item.strip())
-            requests.append(request)
+        for item in _list_items(text, f"--numa {text!r}", "name nodes, e.g. --numa node0,interleave"):
+            requests.append(parse(item if item.startswith("numa:") else "numa:" + item))
     return requests
 
 

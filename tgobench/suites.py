@@ -11,7 +11,7 @@ package data, or a user's own file).
     processes = 6
     values = 3
     warmups = 1
-    min_time = 0.05               # seconds a value should take at least
+    min_time = 0.05               # seconds a value should take at least (at most 10)
 
     [[benchmark]]
     workload = "spawn"
@@ -26,6 +26,7 @@ benchmark of a workload that tgobench knows but a driver does not have yet
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from typing import Any, Sequence
 from tgobench.drivers import DriverInfo
 from tgobench.errors import UserError
 from tgobench.resources import data_dir
+from tgobench.results import THRESHOLD_LIMIT
 
 # Every workload of the contract: a driver lacking one of these is behind, not
 # wrong, so its benchmarks are skipped rather than refused.
@@ -43,7 +45,17 @@ KNOWN_WORKLOADS = ("spawn", "spawn-tree", "yield", "chan", "fib", "skew", "parke
 DEFAULT_THRESHOLD = 0.05
 _SUITE_KEYS = {"description", "threshold", "impls", "placements", "procs", "pyperf", "benchmark"}
 _ENTRY_KEYS = {"workload", "params", "impls", "placements", "procs", "threshold"}
-_PYPERF_KEYS = {"processes", "values", "warmups", "min_time", "loops"}
+_BENCHMARK_TABLE_FIX = 'write each benchmark as [[benchmark]] (two brackets) then workload = "spawn"'
+MAX_PROCS = 256        # the drivers' TGO_MAX_PROCS
+MAX_LOOPS = 1_000_000  # the drivers' PROTO_MAX_LOOPS
+# Each [pyperf] setting's lowest and highest value. The upper bounds refuse
+# the absurd, which pyperf would try for hours: it calibrates loops until a
+# value takes min_time, so min_time = inf never ends.
+_PYPERF_BOUNDS: dict[str, tuple[float, float]] = {
+    "processes": (1, 100), "values": (1, 100), "warmups": (0, 100),
+    "loops": (0, MAX_LOOPS),  # 0: calibrate
+    "min_time": (0, 10),      # seconds, above the lowest
+}
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,11 @@ def load(name_or_path: str) -> Suite:
     except OSError as exc:
         raise UserError(f"cannot read suite file {path}: {exc.strerror or exc}",
                         "check the path") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise UserError(f"suite file {path} is not UTF-8 text: line {line} has byte "
+                        f"0x{exc.object[exc.start]:02x}",
+                        "save it as UTF-8, as TOML requires") from None
     return parse(text, path.stem, path)
 
 
@@ -137,36 +154,38 @@ def parse(text: str, name: str, path: Path | None = None) -> Suite:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{where} is not valid TOML: {exc}", "fix the syntax at that line") from None
+    except ValueError:  # tomllib's int() refuses an integer of thousands of digits
+        raise UserError(f"{where} holds an integer too long to read",
+                        "write numbers of a sane size") from None
     _unknown_keys(data, _SUITE_KEYS, where, "the suite")
     threshold = _threshold(data.get("threshold", DEFAULT_THRESHOLD), where)
     impls = _strings(data.get("impls", ["tgo", "gmp"]), "impls", where)
     placements = _strings(data.get("placements", ["all"]), "placements", where)
     procs = _procs(data.get("procs", []), where)
     settings = _pyperf(data.get("pyperf", {}), where)
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise UserError(f"{where}: description must be a string", 'write description = "what it is for"')
     headers = [i + 1 for i, line in enumerate(text.splitlines())
                if re.match(r"\s*\[\[\s*benchmark\s*\]\]", line)]
-    tables = data.get("benchmark", [])
-    if not isinstance(tables, list) or not tables:
-        raise UserError(f"{where} lists no benchmark",
-                        "add [[benchmark]] tables, each with a workload")
     entries = []
-    for index, table in enumerate(tables, start=1):
+    for index, table in enumerate(_benchmark_tables(data, where), start=1):
         line = headers[index - 1] if index - 1 < len(headers) else 0
         here = f"{path}:{line} (benchmark {index})" if path and line else f"{where} (benchmark {index})"
+        if not isinstance(table, dict):
+            raise UserError(f"{here}: benchmark must be an array of tables, got {table!r}",
+                            _BENCHMARK_TABLE_FIX)
         _unknown_keys(table, _ENTRY_KEYS, here, "a benchmark")
         workload = table.get("workload")
         if not isinstance(workload, str) or not workload:
             raise UserError(f"{here} has no workload", 'give it one, e.g. workload = "spawn"')
-        params = table.get("params", {})
-        if not isinstance(params, dict):
-            raise UserError(f"{here}: params must be a table", "write params = { tasks = 1000 }")
         entries.append(BenchmarkEntry(
-            index, line, workload, dict(params),
+            index, line, workload, _params(table.get("params", {}), here),
             _strings(table.get("impls", impls), "impls", here),
             _strings(table.get("placements", placements), "placements", here),
             _procs(table.get("procs", procs), here),
             _threshold(table.get("threshold", threshold), here)))
-    return Suite(name, path, str(data.get("description", "")), threshold, settings, entries)
+    return Suite(name, path, description, threshold, settings, entries)
 
 
 def adhoc(workload: str, params: Sequence[str], impls: Sequence[str] = ("tgo", "gmp"),
@@ -180,6 +199,17 @@ def adhoc(workload: str, params: Sequence[str], impls: Sequence[str] = ("tgo", "
         values[key.strip()] = value.strip()
     entry = BenchmarkEntry(1, 0, workload, values, tuple(impls), ("all",), (), threshold)
     return Suite("adhoc", None, f"{workload}, ad hoc", threshold, PyperfSettings(), [entry])
+
+
+def _benchmark_tables(data: dict, where: str) -> list:
+    tables = data.get("benchmark", [])
+    if not isinstance(tables, list):
+        raise UserError(f"{where}: benchmark must be an array of tables, got {tables!r}",
+                        _BENCHMARK_TABLE_FIX)
+    if not tables:
+        raise UserError(f"{where} lists no benchmark",
+                        "add [[benchmark]] tables, each with a workload")
+    return tables
 
 
 def _unknown_keys(table: dict, allowed: set[str], where: str, what: str) -> None:
@@ -202,15 +232,35 @@ def _procs(value: Any, where: str) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
-                                              and v >= 1 for v in value):
-        raise UserError(f"{where}: procs must be a list of positive integers",
+                                              and 1 <= v <= MAX_PROCS for v in value):
+        raise UserError(f"{where}: procs must be a list of integers from 1 to {MAX_PROCS}, "
+                        f"the most Ps a driver runs",
                         "write e.g. procs = [1, 2], or leave it out to use the placement's CPUs")
     return tuple(value)
 
 
+def _params(value: Any, where: str) -> dict[str, Any]:
+    """A benchmark's params: each a value, or a non-empty list of values to sweep."""
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: params must be a table", "write params = { tasks = 1000 }")
+    for name, values in value.items():
+        sweep = values if isinstance(values, list) else [values]
+        if not sweep:
+            raise UserError(f"{where}: params.{name} is an empty list of values to sweep",
+                            f"put at least one value in the list, or leave {name} out for its "
+                            f"default")
+        if any(isinstance(v, (list, dict)) for v in sweep):
+            raise UserError(f"{where}: params.{name} must be a value or a list of values, "
+                            f"got {values!r}",
+                            f"write {name} = VALUE, or {name} = [VALUE, ...] to sweep")
+    return dict(value)
+
+
 def _threshold(value: Any, where: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 10:
-        raise UserError(f"{where}: threshold must be a fraction above 0, got {value!r}",
+    if (not isinstance(value, (int, float)) or isinstance(value, bool)
+            or not 0 < value < THRESHOLD_LIMIT):
+        raise UserError(f"{where}: threshold must be a fraction above 0 and below "
+                        f"{THRESHOLD_LIMIT:g}, got {value!r}",
                         "write e.g. threshold = 0.05 for 5%")
     return float(value)
 
@@ -218,21 +268,30 @@ def _threshold(value: Any, where: str) -> float:
 def _pyperf(table: Any, where: str) -> PyperfSettings:
     if not isinstance(table, dict):
         raise UserError(f"{where}: [pyperf] must be a table", "write [pyperf] then processes = 6 ...")
-    _unknown_keys(table, _PYPERF_KEYS, where, "[pyperf]")
+    _unknown_keys(table, set(_PYPERF_BOUNDS), where, "[pyperf]")
     defaults = PyperfSettings()
     settings = {}
-    for key in _PYPERF_KEYS:
+    for key, (lowest, highest) in _PYPERF_BOUNDS.items():
         value = table.get(key, getattr(defaults, key))
-        if key == "min_time":
-            valid = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-        else:
-            lowest = 1 if key in ("processes", "values") else 0
-            valid = isinstance(value, int) and not isinstance(value, bool) and value >= lowest
-        if not valid:
+        if not _pyperf_value_ok(key, value, lowest, highest):
             raise UserError(f"{where}: [pyperf] {key} = {value!r} is not valid",
-                            "processes and values >= 1, warmups and loops >= 0, min_time > 0")
+                            f"{key} must be {_pyperf_range(key, lowest, highest)}")
         settings[key] = float(value) if key == "min_time" else value
     return PyperfSettings(**settings)
+
+
+def _pyperf_value_ok(key: str, value: Any, lowest: float, highest: float) -> bool:
+    if isinstance(value, bool):
+        return False
+    if key == "min_time":
+        return isinstance(value, (int, float)) and math.isfinite(value) and lowest < value <= highest
+    return isinstance(value, int) and lowest <= value <= highest
+
+
+def _pyperf_range(key: str, lowest: float, highest: float) -> str:
+    if key == "min_time":
+        return f"a number of seconds above {lowest} and at most {highest}, e.g. min_time = 0.1"
+    return f"an integer from {lowest} to {highest}" + (", 0 to calibrate" if key == "loops" else "")
 
 
 # --- checking against the drivers ----------------------------------------------
