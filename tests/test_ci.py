@@ -188,6 +188,40 @@ def test_bad_input_exits_2_before_anything_runs(fake_env, tmp_path, tgobench_cli
     assert not (tmp_path / "out" / "gate.json").exists()
 
 
+def test_a_baseline_sharing_no_benchmark_is_refused_before_anything_runs(fake_env, tmp_path,
+                                                                          tgobench_cli):
+    """A suite changed since its baseline was recorded: found after the run,
+    the whole run would end in exit 2 with no report or verdicts."""
+    first = run_ci(tmp_path, "out1")
+    stale = tmp_path / "bl" / machine_id() / "gate.json"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    first.candidate.rename(stale)
+    (tmp_path / "gate.toml").write_text(FAKE_SUITE.replace("yields = 50", "yields = 60"))
+    proc = tgobench_cli("ci", "--suite", "gate.toml", "-o", "out2", "--baselines", "bl",
+                        cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "has none of the benchmarks of suite gate" in proc.stderr
+    assert f"move bl/{machine_id()}/gate.json aside" in proc.stderr
+    assert not (tmp_path / "out2").exists()
+
+
+@pytest.mark.parametrize("where", ["baselines", "step summary"])
+def test_an_unwritable_candidate_or_step_summary_is_refused_before_anything_runs(
+        fake_env, tmp_path, tgobench_cli, where):
+    (tmp_path / "a-file").write_text("not a directory\n")
+    baselines = "a-file" if where == "baselines" else "bl"
+    env = dict(os.environ)
+    if where == "step summary":
+        env["GITHUB_STEP_SUMMARY"] = str(tmp_path)  # a directory
+    proc = tgobench_cli("ci", "--suite", "gate.toml", "-o", "out", "--baselines", baselines,
+                        env=env, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    expected = ("the candidate baseline" if where == "baselines"
+                else "cannot append to the step summary")
+    assert expected in proc.stderr and "fix:" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 # --- the proof, against the real drivers and runtime ---------------------------------
 
 @pytest.mark.slow

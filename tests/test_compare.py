@@ -8,6 +8,7 @@ import json
 import dataclasses
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -515,7 +516,9 @@ def test_a_directory_given_as_a_file_exits_2(tmp_path):
     (("impls.json", "--impls", "gmp"), "--impls takes two implementations"),
     (("impls.json", "--impls", "gmp,go"), "no benchmark of implementation 'go'"),
     (("impls.json", "new.json", "--impls", "gmp,tgo"), "within one file"),
-    (("base.json", "new.json", "--alpha", "2"), "alpha must lie strictly between 0 and 1"),
+    (("base.json", "new.json", "--alpha", "2"), "alpha must lie between 1e-06 and 0.5"),
+    (("base.json", "new.json", "--alpha", "1e-17"), "alpha must lie between 1e-06 and 0.5"),
+    (("base.json", "new.json", "--threshold", "10"), "from 0 to below 10 (1000%), not 10"),
     (("base.json", "new.json", "--fail-on", "sometimes"), "--fail-on 'sometimes' is not known"),
     (("base.json", "new.json", "--markdown", "/nonexistent/dir/x.md"), "cannot write"),
 ])
@@ -523,6 +526,18 @@ def test_bad_arguments_exit_2_with_the_problem(args, problem):
     result = run_cli(*args)
     assert result.exit_code == 2, result.output
     assert problem in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--markdown", "--json", "--html"])
+def test_an_output_that_is_an_input_file_is_refused_and_the_file_kept(tmp_path, option):
+    for name in ("base.json", "new.json"):
+        shutil.copy(FIXTURES / name, tmp_path / name)
+    before = (tmp_path / "new.json").read_bytes()
+    result = run_cli("base.json", "new.json", option, "./new.json", cwd=tmp_path)
+    assert result.exit_code == 2, result.output
+    assert "new.json is the result file new.json being read" in result.stderr
+    assert "write the output to another file" in result.stderr
+    assert (tmp_path / "new.json").read_bytes() == before
 
 
 def test_the_real_command_line_keeps_stdout_for_the_table_and_stderr_for_errors():

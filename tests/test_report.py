@@ -422,6 +422,17 @@ def test_report_command_refuses_a_missing_file(tmp_path):
     assert not (tmp_path / "report.html").exists()
 
 
+def test_report_command_refuses_to_write_over_a_result_file_it_reads(tmp_path):
+    path = write_results(tmp_path / "r.json", quick_ids(("tgo", "gmp")))
+    before = path.read_bytes()
+
+    done = CliRunner().invoke(app, ["report", str(path), "-o", str(path)])
+
+    assert done.exit_code == 2
+    assert f"{path} is the result file {path} being read" in done.output
+    assert path.read_bytes() == before
+
+
 def test_unwritable_output_is_a_user_error(tmp_path):
     result = results.load(write_results(tmp_path / "r.json", quick_ids(("tgo",))))
     (tmp_path / "file").write_text("")

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,7 +129,8 @@ def test_existing_output_is_refused_unless_appending(fake_env, suite_file, tmp_p
     shutil.copy(FIXTURES / "results" / "quick-v1.json", out)
     with pytest.raises(UserError, match="already exists"):
         runner.plan(RunRequest(suite=str(suite_file), output=out))
-    assert runner.plan(RunRequest(suite=str(suite_file), output=out, append=True)).output == out
+    with pytest.raises(UserError, match="the file holds the results of suite 'quick'"):
+        runner.plan(RunRequest(suite=str(suite_file), output=out, append=True))
 
 
 def test_append_adds_runs_and_refuses_a_file_they_cannot_join_before_measuring(
@@ -269,6 +272,75 @@ def test_cli_invalid_suite_exits_2_naming_the_problem(fake_env, tmp_path):
 def test_cli_unknown_param_exits_2(fake_env, tmp_path):
     proc = cli("run", "--workload", "spawn", "--param", "tasks=x", "-o", str(tmp_path / "r.json"))
     assert proc.returncode == 2 and "tasks='x' is not a int" in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["under a file", "a directory", "in /proc"])
+def test_cli_unwritable_result_file_exits_2_before_anything_runs(fake_env, tmp_path, where):
+    (tmp_path / "a-file").write_text("not a directory\n")
+    out = {"under a file": tmp_path / "a-file" / "r.json", "a directory": tmp_path,
+           "in /proc": Path("/proc/r.json")}[where]
+    proc = cli("run", "--workload", "spawn", "--param", "tasks=100", "-o", str(out))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"the result file {out}" in proc.stderr and "fix:" in proc.stderr
+    assert "running" not in proc.stdout
+
+
+@pytest.mark.parametrize(("option", "problem"), [
+    (("--procs", "0"), "--procs 0: procs must be from 1 to 256"),
+    (("--procs", "300"), "--procs 300: procs must be from 1 to 256"),
+    (("--numa", ""), "--numa '' names nothing")])
+def test_cli_procs_and_numa_out_of_range_exit_2_before_anything_runs(fake_env, tmp_path,
+                                                                     option, problem):
+    proc = cli("run", "--workload", "spawn", *option, "-o", str(tmp_path / "r.json"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert problem in proc.stderr and "running" not in proc.stdout
+
+
+@pytest.mark.parametrize("procs", [",", "1,,2", "1,"])
+def test_cli_procs_with_an_empty_item_exits_2(fake_env, tmp_path, procs):
+    out = tmp_path / "r.json"
+    proc = cli("run", "--workload", "spawn", "--procs", procs, "-o", str(out))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"--procs '{procs}' is not a comma-separated list of integers" in proc.stderr
+    assert not out.exists()
+
+
+def _processes_running(marker: str) -> dict[int, int]:
+    """pid -> parent pid of the processes whose command line holds `marker`."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "cmdline").read_text():
+                stat = (entry / "stat").read_text()
+                found[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def test_an_interrupt_of_the_command_alone_stops_its_workers_and_drivers(fake_env, tmp_path):
+    """SIGINT to the tgobench process only, not its process group (as a
+    supervisor sends it): the pyperf worker and the driver it started, hung in
+    a request, must not run on as orphans."""
+    env = dict(os.environ, TGOBENCH_FAKE_DIE="spawn:2:hang")  # a worker's driver, not the probe
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(tgobench.__file__).resolve().parent.parent), env.get("PYTHONPATH"))
+        if p)
+    main = subprocess.Popen([sys.executable, "-c", "from tgobench.cli import app; app()", "run",
+                             "--workload", "spawn", "--impl", "tgo", "--plain",
+                             "-o", str(tmp_path / "r.json")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = str(fake_env)
+    deadline = time.monotonic() + 60
+    while all(parent == main.pid for parent in _processes_running(marker).values()):
+        assert time.monotonic() < deadline and main.poll() is None, "no worker's driver started"
+        time.sleep(0.1)
+    main.send_signal(signal.SIGINT)
+    assert main.wait(timeout=30) == 130
+    deadline = time.monotonic() + 10
+    while _processes_running(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_running(marker) == {}
 
 
 def test_default_output_is_under_results():

@@ -59,8 +59,11 @@ class SavedBaseline:
 
 def path_for(root: Path, machine_id: str, suite: str, candidate: bool = False) -> Path:
     """Where the baseline (or candidate) of `suite` on `machine_id` lives."""
-    _check_name(machine_id, "machine id", "--machine")
-    _check_name(suite, "suite name", "--suite")
+    _check_name(machine_id, "machine id",
+                "file it under an id of letters, digits, '.', '_' and '-': "
+                "tgobench baseline save --machine ID")
+    _check_name(suite, "suite name",
+                "name the suite file with letters, digits, '.', '_' and '-' only")
     return Path(root) / machine_id / (suite + (CANDIDATE_SUFFIX if candidate else ".json"))
 
 
@@ -147,7 +150,6 @@ def _only_value(loaded: results.ResultSet, what: str, get) -> str | None:
     return values.pop() if values else None
 
 
-def _check_name(name: str, what: str, option: str) -> None:
+def _check_name(name: str, what: str, fix: str) -> None:
     if not _SAFE_NAME.match(name or ""):
-        raise UserError(f"{what} {name!r} cannot name a baseline file",
-                        f"use letters, digits, '.', '_' and '-' only in {option}")
+        raise UserError(f"{what} {name!r} cannot name a baseline file", fix)

@@ -89,8 +89,10 @@ class CiOutcome:
 def plan(request: CiRequest) -> CiPlan:
     """Everything checked before the suite runs: the suite and drivers (as
     `tgobench run` checks them), the output directory, the fault-injection
-    setting, and this machine's baseline, loaded so that a damaged one is
-    refused now rather than after the run. UserError on the first problem."""
+    setting, this machine's baseline, loaded so that a damaged one, or one
+    that shares no benchmark with the suite, is refused now rather than after
+    the run; else that a candidate can be recorded; and that the step summary
+    can be written. UserError on the first problem."""
     slow_ns, set_slow = _slow_switch_setting(request.slow_switch_ns)
     output_dir = request.output_dir
     if output_dir is None:
@@ -110,8 +112,36 @@ def plan(request: CiRequest) -> CiPlan:
     machine_id = run_plan.system.machine["machine_id"]
     found = baseline.find(request.baselines, machine_id, name)
     loaded = results.load(found) if found else None
+    if loaded is not None:
+        _check_shares_benchmarks(loaded, run_plan)
+    else:
+        results.check_writable(baseline.path_for(request.baselines, machine_id, name,
+                                                 candidate=True),
+                               "the candidate baseline", "give a writable --baselines DIR")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        _check_appendable(Path(step_summary))
     return CiPlan(run_plan, output_dir, Path(request.baselines), machine_id, found, loaded,
                   slow_ns, set_slow)
+
+
+def _check_shares_benchmarks(loaded: results.ResultSet, run_plan: runner.RunPlan) -> None:
+    planned = {bench.id for bench in run_plan.benchmarks}
+    if not any(bench.id in planned for bench in loaded.benchmarks):
+        raise UserError(f"the baseline {loaded.path} has none of the benchmarks of suite "
+                        f"{run_plan.suite.name}: the suite changed since it was recorded",
+                        f"move {loaded.path} aside; the next run passes and records a candidate "
+                        "to promote with `tgobench baseline save`")
+
+
+def _check_appendable(step_summary: Path) -> None:
+    try:
+        with open(step_summary, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot append to the step summary {step_summary} "
+                        f"(GITHUB_STEP_SUMMARY): {exc.strerror or exc}",
+                        "point GITHUB_STEP_SUMMARY at a writable file, or unset it") from None
 
 
 def execute(ci_plan: CiPlan, reporter: runner.Reporter,
@@ -147,7 +177,11 @@ def _judge(ci_plan: CiPlan, run: runner.RunOutcome) -> CiOutcome:
         return CiOutcome(FAILED, 1, run, None, None, notices + ["No benchmark finished."])
     if ci_plan.baseline_results is None:
         return _without_baseline(ci_plan, run, notices)
-    comparison = compare.compare_files(ci_plan.baseline_results, results.load(run.output))
+    try:
+        comparison = compare.compare_files(ci_plan.baseline_results, results.load(run.output))
+    except UserError as exc:  # e.g. every benchmark the baseline shares failed to run
+        return CiOutcome(FAILED, 1, run, None, None,
+                         notices + [f"Nothing was compared: {exc.problem}."])
     if comparison.regressions:
         status = REGRESSION
     else:
@@ -169,8 +203,11 @@ def _without_baseline(ci_plan: CiPlan, run: runner.RunOutcome, notices: list[str
                        f"so nothing was compared; this run is not recorded as a candidate "
                        f"because {why}.")
     else:
-        candidate = baseline.record_candidate(run.output, ci_plan.baselines, ci_plan.machine_id,
-                                              ci_plan.suite)
+        try:
+            candidate = baseline.record_candidate(run.output, ci_plan.baselines,
+                                                  ci_plan.machine_id, ci_plan.suite)
+        except UserError as exc:  # checked in plan(); the run itself is kept
+            return CiOutcome(FAILED, 1, run, None, None, notices + [f"{exc.problem}."])
         notices.append(f"No baseline for machine `{ci_plan.machine_id}` ({where} does not exist), "
                        f"so nothing was compared and the gate passes. This run is recorded as the "
                        f"candidate baseline `{candidate}`: look at it, then promote it with "
@@ -202,9 +239,9 @@ def _write(ci_plan: CiPlan, outcome: CiOutcome, step_summary: str | None) -> Non
         try:
             with open(step_summary, "a", encoding="utf-8") as fp:
                 fp.write(outcome.summary_markdown + "\n")
-        except OSError as exc:
-            raise UserError(f"cannot append the summary to the step summary {step_summary}: "
-                            f"{exc.strerror or exc}", "check GITHUB_STEP_SUMMARY") from None
+        except OSError as exc:  # checked in plan(); the verdict stands, in summary.md
+            outcome.notices.append(f"Could not append the summary to the step summary "
+                                   f"{step_summary}: {exc.strerror or exc}.")
 
 
 def headline(ci_plan: CiPlan, outcome: CiOutcome) -> str:

@@ -33,12 +33,17 @@ def topology(sysfs_root: str = typer.Option(None, "--sysfs-root", metavar="PATH"
     from rich.table import Table
 
     from tgobench import topology as topo_mod
+    from tgobench.drivers import DriverError
     from tgobench.errors import UserError
 
     try:
         topo = topo_mod.read(sysfs_root)
     except UserError as e:
         raise _fail(e) from None
+    except DriverError as e:
+        raise _fail(UserError(f"the tgo driver reads the topology, and it failed: {e}",
+                              "reinstall tgobench (`pip install .`), or point "
+                              "TGOBENCH_DRIVER_DIR at working drivers")) from None
     table = Table("CPU", "node", "SMT siblings", "L2 group", "LLC group", box=None)
     for place in topo.places():
         table.add_row(str(place.cpu), str(place.node) if place.node >= 0 else "-",
@@ -64,6 +69,7 @@ def report(files: list[Path] = typer.Argument(..., metavar="FILE...",
     from tgobench.errors import UserError
 
     try:
+        _refuse_overwriting_inputs([output], files)
         path = report_mod.render_report([results.load(f) for f in files], output)
     except UserError as e:
         raise _fail(e) from None
@@ -99,6 +105,7 @@ def compare(files: list[Path] = typer.Argument(..., metavar="BASELINE [NEW]",
         if fail_on not in compare_mod.FAIL_ON:
             raise UserError(f"--fail-on {fail_on!r} is not known",
                             f"use one of {', '.join(compare_mod.FAIL_ON)}")
+        _refuse_overwriting_inputs([markdown, json_file, html], files)
         comparison = compare_mod.compare_paths(files, impls, alpha, threshold)
         typer.echo(compare_mod.render_table(comparison), nl=False)
         if markdown:
@@ -111,6 +118,21 @@ def compare(files: list[Path] = typer.Argument(..., metavar="BASELINE [NEW]",
     except UserError as e:
         raise _fail(e) from None
     raise typer.Exit(compare_mod.exit_status(comparison, fail_on))
+
+
+def _refuse_overwriting_inputs(outputs: list[Path | None], inputs: list[Path]) -> None:
+    """An output file that is one of the result files read would replace
+    those results."""
+    from tgobench.errors import UserError
+
+    for output in outputs:
+        if output is None or not output.exists():
+            continue
+        for given in inputs:
+            if given.exists() and output.samefile(given):
+                raise UserError(f"{output} is the result file {given} being read: writing to it "
+                                "would replace those results",
+                                "write the output to another file")
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -130,10 +152,10 @@ def _reporter(console, plain: bool):
 def _int_list(text: str | None, option: str) -> list[int]:
     from tgobench.errors import UserError
 
-    if not text:
+    if text is None:
         return []
     try:
-        return [int(item) for item in text.split(",") if item.strip()]
+        return [int(item) for item in text.split(",")]
     except ValueError:
         raise UserError(f"{option} {text!r} is not a comma-separated list of integers",
                         f"write e.g. {option} 1,2") from None
@@ -177,7 +199,7 @@ def run(suite: str = typer.Option(None, "--suite", "-s",
         console.width = 200  # logs: keep table rows on one line
     try:
         request = runner.RunRequest(suite=suite, workload=workload, params=param, impls=impl,
-                                    cpus=cpus, numa=[numa] if numa else [],
+                                    cpus=cpus, numa=[numa] if numa is not None else [],
                                     procs=_int_list(procs, "--procs"), output=output,
                                     append=append, pyperf_args=pyperf_args)
         plan = runner.plan(request)

@@ -46,10 +46,11 @@ import numpy as np
 
 from tgobench import stats
 from tgobench.errors import UserError
-from tgobench.results import BenchmarkId, BenchmarkResult, ResultSet, load
+from tgobench.results import THRESHOLD_LIMIT, BenchmarkId, BenchmarkResult, ResultSet, load
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_THRESHOLD = 0.05
+MIN_ALPHA, MAX_ALPHA = 1e-6, 0.5
 POWER = 0.8
 FAIL_ON = ("regression", "any-change", "never")
 
@@ -245,8 +246,10 @@ def compare_impls(results: ResultSet, baseline_impl: str, new_impl: str,
     for impl in (baseline_impl, new_impl):
         if impl not in impls:
             held = f"it holds {', '.join(impls)}" if impls else "it holds no tgobench implementations"
+            fix = (f"name two it holds, baseline first, e.g. --impls {','.join(impls[:2])}"
+                   if len(impls) >= 2 else "compare it with a result file of another run instead")
             raise UserError(f"{results.path} has no benchmark of implementation {impl!r}: {held}",
-                            "name implementations the file holds, baseline first: --impls gmp,tgo")
+                            fix)
     base = {b.id.without_impl(): b for b in results.benchmarks if b.id.impl == baseline_impl}
     other = {b.id.without_impl(): b for b in results.benchmarks if b.id.impl == new_impl}
     pairs = [(_name_without_impl(key), bench, other[key]) for key, bench in base.items()
@@ -263,11 +266,14 @@ def compare_impls(results: ResultSet, baseline_impl: str, new_impl: str,
 
 
 def _check_options(alpha: float, threshold: float | None) -> None:
-    if not 0 < alpha < 1:
-        raise UserError(f"alpha must lie strictly between 0 and 1, not {alpha:g}",
+    # Below 1e-6 the interval's confidence 1 - alpha rounds towards 1, where
+    # no finite interval exists; above 0.5 a "significant" change is a coin toss.
+    if not MIN_ALPHA <= alpha <= MAX_ALPHA:
+        raise UserError(f"alpha must lie between {MIN_ALPHA:g} and {MAX_ALPHA:g}, not {alpha:g}",
                         "use e.g. --alpha 0.05")
-    if threshold is not None and not 0 <= threshold < 10:
-        raise UserError(f"threshold must be a fraction, at least 0, not {threshold:g}",
+    if threshold is not None and not 0 <= threshold < THRESHOLD_LIMIT:
+        raise UserError(f"threshold must be a fraction from 0 to below {THRESHOLD_LIMIT:g} "
+                        f"({THRESHOLD_LIMIT:.0%}), not {threshold:g}",
                         "use e.g. --threshold 0.05 for 5%")
 
 

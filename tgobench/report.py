@@ -781,5 +781,5 @@ def _write_page(report: Report, path: str | os.PathLike) -> Path:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise UserError(f"cannot write the report {target}: {exc.strerror or exc}",
-                        "choose a file in a writable directory with -o") from None
+                        "choose a file in a writable directory") from None
     return target

@@ -13,9 +13,11 @@ then pyperf calibrates loops and warmups and spawns its worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -39,7 +41,7 @@ from tgobench.compare import OPEN_LOOP_LABEL, format_value, latency_samples
 from tgobench.errors import UserError
 from tgobench.placement import Placement
 from tgobench.results import (BenchmarkId, BenchmarkResult, ResultSet, ResultWriter,
-                              benchmark_metadata)
+                              benchmark_metadata, check_writable)
 from tgobench.stats import RatioInterval, hodges_lehmann_ratio
 from tgobench.worker import ERROR_EXIT, METRICS_HOOK
 
@@ -135,8 +137,9 @@ def plan(request: RunRequest, allowed: Sequence[int] | None = None,
                             "give --workload too, or set params in the suite file")
         suite = suites.load(request.suite or "quick")
     for value in request.procs:
-        if value < 1:
-            raise UserError(f"--procs {value}: procs must be at least 1", "give e.g. --procs 1,2")
+        if not 1 <= value <= suites.MAX_PROCS:
+            raise UserError(f"--procs {value}: procs must be from 1 to {suites.MAX_PROCS}",
+                            "give e.g. --procs 1,2")
 
     names = list(impl_paths) or list(dict.fromkeys(i for e in suite.entries for i in e.impls))
     infos: dict[str, DriverInfo] = {}
@@ -177,7 +180,9 @@ def plan(request: RunRequest, allowed: Sequence[int] | None = None,
                                            where, procs, case.entry.threshold))
 
     report = system.check()
-    writer = ResultWriter(request.output or default_output(suite.name), append=request.append)
+    output = request.output or default_output(suite.name)
+    check_writable(output, "the result file", "choose a file in a writable directory with -o")
+    writer = ResultWriter(output, append=request.append)
     for bench in benchmarks:  # a file that cannot take them is refused before anything runs
         writer.check_can_add(bench.id.name, _metadata(bench, suite.name, report))
     return RunPlan(suite, benchmarks, expansion.skipped, report, writer, list(request.pyperf_args))
@@ -209,7 +214,7 @@ def execute(plan: RunPlan, reporter: Reporter) -> RunOutcome:
                 try:
                     result = measure(bench, plan, Path(workdir) / f"b{index}",
                                      lambda: reporter.process_done(index))
-                    plan.writer.add(result)
+                    _add(plan.writer, result)
                 except (BenchmarkFailed, UserError) as exc:
                     # UserError: the file refused the runs (checked in plan();
                     # it changed since)
@@ -225,6 +230,13 @@ def execute(plan: RunPlan, reporter: Reporter) -> RunOutcome:
                                and b.id not in [f for f, _ in outcome.failed]]
     reporter.done(outcome)
     return outcome
+
+
+def _add(writer: ResultWriter, result: pyperf.Benchmark) -> None:
+    try:
+        writer.add(result)
+    except OSError as exc:  # checked writable in plan(); since full or gone
+        raise BenchmarkFailed(f"cannot write it to {writer.path}: {exc.strerror or exc}") from None
 
 
 def _metadata(bench: PlannedBenchmark, suite_name: str, report: system.SystemReport) -> dict:
@@ -287,8 +299,11 @@ def measure(bench: PlannedBenchmark, plan: RunPlan, workdir: Path,
 
 def _run_pyperf(cmd: list[str], on_process: Callable[[], None]) -> tuple[int, str]:
     """Run the pyperf manager; it prints a dot per finished worker process
-    (before its first newline), which becomes on_process()."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    (before its first newline), which becomes on_process(). It leads a
+    process group of its own, its workers and their drivers, so that an
+    interrupt of this process alone still stops them all."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     chunks: list[bytes] = []
     counting = True
     try:
@@ -301,7 +316,8 @@ def _run_pyperf(cmd: list[str], on_process: Callable[[], None]) -> tuple[int, st
                 counting = not newline
         return proc.wait(), b"".join(chunks).decode("utf-8", "replace")
     except BaseException:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         raise
     finally:
