@@ -97,7 +97,8 @@ def compare(files: list[Path] = typer.Argument(..., metavar="BASELINE [NEW]",
             html: Path = typer.Option(None, "--html", metavar="FILE",
                                       help="Also write the comparison as an HTML page.")) -> None:
     """Compare two result files (or two implementations of one) benchmark by
-    benchmark; exit 0 without regression, 1 with one, 2 on bad input."""
+    benchmark; exit 1 on what --fail-on names (a regression by default), 2 on
+    bad input, else 0."""
     from tgobench import compare as compare_mod
     from tgobench.errors import UserError
 
@@ -163,8 +164,8 @@ def _int_list(text: str | None, option: str) -> list[int]:
 
 @app.command()
 def run(suite: str = typer.Option(None, "--suite", "-s",
-                                  help="A shipped suite (quick, spawn, rpc, mixed, nightly) or a "
-                                       "suite file. Default: quick."),
+                                  help="A shipped suite (quick, quick-go, spawn, rpc, mixed, "
+                                       "nightly) or a suite file. Default: quick."),
         workload: str = typer.Option(None, "--workload", "-w", help="Run one workload ad hoc."),
         param: list[str] = typer.Option([], "--param", "-p", metavar="NAME=VALUE",
                                         help="A parameter of --workload; repeatable."),

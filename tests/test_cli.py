@@ -1,0 +1,33 @@
+"""The command line as a whole (each command's behaviour is tested beside
+its module): `python -m tgobench` is the same program as `tgobench`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import tgobench
+
+PACKAGE_ROOT = str(Path(tgobench.__file__).resolve().parent.parent)
+
+
+def python_m_tgobench(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    return subprocess.run([sys.executable, "-m", "tgobench", *args], capture_output=True,
+                          text=True, env=env)
+
+
+def test_python_m_tgobench_prints_the_version():
+    done = python_m_tgobench("--version")
+    assert (done.returncode, done.stdout) == (0, f"tgobench {tgobench.__version__}\n")
+
+
+def test_python_m_tgobench_lists_every_command_under_its_name():
+    done = python_m_tgobench("--help")
+    assert done.returncode == 0, done.stderr
+    assert "Usage: tgobench" in done.stdout
+    for command in ("run", "compare", "report", "ci", "baseline", "list", "system", "topology"):
+        assert command in done.stdout
