@@ -248,6 +248,9 @@ def _read_json(path: Path) -> Any:
     if not path.exists():
         raise UserError(f"result file {path} does not exist",
                         "check the path; `tgobench run -o FILE` writes one")
+    if path.is_dir():
+        raise UserError(f"{path} is a directory, not a result file",
+                        "give the path of a file that `tgobench run -o FILE` wrote")
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8") as fp:
