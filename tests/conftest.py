@@ -13,6 +13,7 @@ import queue
 import re
 import shutil
 import subprocess
+import sys
 import sysconfig
 import threading
 from pathlib import Path
@@ -219,25 +220,33 @@ def fake_driver_dir(tmp_path) -> Path:
     return directory
 
 
-def _run_tgobench(*args: str, env: dict | None = None,
-                  cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """The real `tgobench` command line, importing the tgobench under test
-    from any working directory."""
-    import sys
+# The real `tgobench` command line, run as a new process.
+TGOBENCH_COMMAND = [sys.executable, "-c", "from tgobench.cli import app; app()"]
 
+
+def tgobench_env(env: dict | None = None) -> dict:
+    """`env` (default: this process's) with the tgobench under test first on
+    PYTHONPATH, so that a new process imports it from any working directory."""
     import tgobench
 
     env = dict(os.environ if env is None else env)
     package_root = str(Path(tgobench.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-c", "from tgobench.cli import app; app()", *args],
-                          capture_output=True, text=True, env=env, cwd=cwd)
+    return env
+
+
+def run_tgobench(*args: str, env: dict | None = None,
+                  cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The real `tgobench` command line, importing the tgobench under test
+    from any working directory."""
+    return subprocess.run([*TGOBENCH_COMMAND, *args], capture_output=True, text=True,
+                          env=tgobench_env(env), cwd=cwd)
 
 
 @pytest.fixture
 def tgobench_cli():
     """run(*args, env=None, cwd=None) -> CompletedProcess of `tgobench ARGS`."""
-    return _run_tgobench
+    return run_tgobench
 
 
 # Every driver's workloads: unit, and per param (default, min, max); None

@@ -3,21 +3,16 @@ its module): `python -m tgobench` is the same program as `tgobench`."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import tgobench
-
-PACKAGE_ROOT = str(Path(tgobench.__file__).resolve().parent.parent)
+from tests.conftest import tgobench_env
 
 
 def python_m_tgobench(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     return subprocess.run([sys.executable, "-m", "tgobench", *args], capture_output=True,
-                          text=True, env=env)
+                          text=True, env=tgobench_env())
 
 
 def test_python_m_tgobench_prints_the_version():

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-import tgobench
 from tgobench import results, runner
 from tgobench.compare import format_value
 from tgobench.errors import UserError
 from tgobench.results import BenchmarkId
 from tgobench.runner import RunRequest
 from tgobench.stats import RatioInterval, hodges_lehmann_ratio
+from tests.conftest import TGOBENCH_COMMAND, run_tgobench, tgobench_env
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Few, short pyperf processes: these tests check behaviour, not numbers.
@@ -59,13 +59,7 @@ def suite_file(tmp_path) -> Path:
     return path
 
 
-def cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """The real CLI, importing the same tgobench as this test, from any cwd."""
-    env = dict(env or os.environ)
-    package_root = str(Path(tgobench.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-c", "from tgobench.cli import app; app()", *args],
-                          capture_output=True, text=True, env=env, cwd=cwd)
+cli = run_tgobench  # the real CLI, importing the same tgobench as this test, from any cwd
 
 
 class Recorder:
@@ -322,13 +316,9 @@ def test_an_interrupt_of_the_command_alone_stops_its_workers_and_drivers(fake_en
     """SIGINT to the tgobench process only, not its process group (as a
     supervisor sends it): the pyperf worker and the driver it started, hung in
     a request, must not run on as orphans."""
-    env = dict(os.environ, TGOBENCH_FAKE_DIE="spawn:2:hang")  # a worker's driver, not the probe
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(Path(tgobench.__file__).resolve().parent.parent), env.get("PYTHONPATH"))
-        if p)
-    main = subprocess.Popen([sys.executable, "-c", "from tgobench.cli import app; app()", "run",
-                             "--workload", "spawn", "--impl", "tgo", "--plain",
-                             "-o", str(tmp_path / "r.json")], env=env,
+    env = tgobench_env(dict(os.environ, TGOBENCH_FAKE_DIE="spawn:2:hang"))  # not the probe's
+    main = subprocess.Popen([*TGOBENCH_COMMAND, "run", "--workload", "spawn", "--impl", "tgo",
+                             "--plain", "-o", str(tmp_path / "r.json")], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = str(fake_env)
     deadline = time.monotonic() + 60
