@@ -280,6 +280,25 @@ def test_other_machines_units_and_parameters_are_warned_about():
     assert [b.name for b in comparison.benchmarks] == ["spawn[tasks=10] tgo all p2"]
 
 
+def test_files_of_different_suites_are_warned_about_and_still_compared():
+    def of_suite(suite: str | None) -> BenchmarkResult:
+        result = bench("spawn", [1.0, 2.0])
+        if suite:
+            result.metadata["tgobench_suite"] = suite
+        return result
+
+    def suite_warnings(base: str | None, new: str | None) -> list[str]:
+        comparison = compare.compare_files(result_set("a.json", of_suite(base)),
+                                           result_set("b.json", of_suite(new)))
+        assert [b.name for b in comparison.benchmarks] == ["spawn tgo all p2"]
+        return [w.message for w in comparison.warnings if "different suites" in w.message]
+
+    assert suite_warnings("quick", "nightly") == [
+        "the files come from different suites (quick vs nightly)"]
+    assert suite_warnings("quick", "quick") == []
+    assert suite_warnings(None, "quick") == []  # a plain pyperf file names no suite
+
+
 def test_system_warnings_recorded_in_the_files_are_carried_once():
     recorded = [{"message": "ASLR is enabled", "fix": "echo 0 > /proc/sys/kernel/randomize_va_space"}]
     comparison = compare.compare_files(
@@ -408,6 +427,14 @@ def test_a_regression_exits_1_unless_told_otherwise(tmp_path):
                    "any-change").exit_code == 1
 
 
+def test_outputs_go_into_directories_made_for_them(tmp_path):
+    summary, verdicts = tmp_path / "md" / "summary.md", tmp_path / "json" / "deep" / "v.json"
+    result = run_cli("base.json", "new.json", "--markdown", str(summary), "--json", str(verdicts))
+    assert result.exit_code == 1, result.output
+    assert "**1 regression**" in summary.read_text()
+    assert json.loads(verdicts.read_text())["regressions"] == ["spawn[tasks=1000] tgo all p2"]
+
+
 def scaled_copy(source: Path, target: Path, factor: float) -> Path:
     data = json.loads(source.read_text())
     for benchmark in data["benchmarks"]:
@@ -521,7 +548,7 @@ def test_a_directory_given_as_a_file_exits_2(tmp_path):
     (("base.json", "new.json", "--alpha", "1e-17"), "alpha must lie between 1e-06 and 0.5"),
     (("base.json", "new.json", "--threshold", "10"), "from 0 to below 10 (1000%), not 10"),
     (("base.json", "new.json", "--fail-on", "sometimes"), "--fail-on 'sometimes' is not known"),
-    (("base.json", "new.json", "--markdown", "/nonexistent/dir/x.md"), "cannot write"),
+    (("base.json", "new.json", "--markdown", "/dev/null/x.md"), "cannot write /dev/null/x.md"),
 ])
 def test_bad_arguments_exit_2_with_the_problem(args, problem):
     result = run_cli(*args)

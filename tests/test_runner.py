@@ -169,6 +169,11 @@ def test_suite_and_workload_together_are_refused(fake_env):
         runner.plan(RunRequest(suite="quick", workload="spawn"))
 
 
+def test_fast_and_rigorous_together_are_refused(fake_env):
+    with pytest.raises(UserError, match="either --fast or --rigorous"):
+        runner.plan(RunRequest(suite="quick", pyperf_args=["--fast", "--rigorous"]))
+
+
 def test_run_writes_each_benchmark_with_metrics(fake_env, suite_file, tmp_path):
     out = tmp_path / "r.json"
     plan = runner.plan(RunRequest(suite=str(suite_file), output=out, pyperf_args=FAST))

@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from pathlib import Path
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -227,7 +228,8 @@ def compare_files(baseline: ResultSet, new: ResultSet, alpha: float = DEFAULT_AL
                         f"({_listing(only_base)} in the first, {_listing(only_new)} in the second)",
                         "compare results of the same suite and implementations, or compare two "
                         "implementations of one file with --impls BASELINE,NEW")
-    warnings = _machine_warnings(baseline, new) + _file_warnings([baseline, new])
+    warnings = (_machine_warnings(baseline, new) + _suite_warnings(baseline, new)
+                + _file_warnings([baseline, new]))
     return _compare(str(baseline.path), str(new.path), pairs, only_base, only_new, warnings,
                     alpha, threshold)
 
@@ -302,6 +304,23 @@ def _machine_warnings(baseline: ResultSet, new: ResultSet) -> list[CompareWarnin
         f"the files come from different machines ({', '.join(differing)} differ: "
         f"{describe(baseline.machine)} vs {describe(new.machine)})",
         "compare runs from one machine; a difference may be the machine's, not the code's")]
+
+
+def _suite_warnings(baseline: ResultSet, new: ResultSet) -> list[CompareWarning]:
+    """Two suites may run one benchmark with different pyperf settings
+    (processes, values, min_time) and thresholds."""
+    def suites(results: ResultSet) -> set[str]:
+        return {b.metadata["tgobench_suite"] for b in results.benchmarks
+                if "tgobench_suite" in b.metadata}
+
+    base_suites, new_suites = suites(baseline), suites(new)
+    if not base_suites or not new_suites or base_suites == new_suites:
+        return []
+    return [CompareWarning(
+        f"the files come from different suites ({', '.join(sorted(base_suites))} vs "
+        f"{', '.join(sorted(new_suites))})",
+        "compare runs of one suite; another suite may calibrate and judge a benchmark "
+        "differently")]
 
 
 def _file_warnings(result_sets: list[ResultSet]) -> list[CompareWarning]:
@@ -649,10 +668,12 @@ def render_json(comparison: Comparison) -> str:
 
 
 def write_output(path: str | os.PathLike, text: str) -> None:
-    """Write a rendered comparison to `path`; UserError when it cannot be written."""
+    """Write a rendered comparison to `path`, making its directory as the
+    HTML report does; UserError when it cannot be written."""
+    target = Path(path)
     try:
-        with open(path, "w", encoding="utf-8") as fp:
-            fp.write(text)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}",
-                        "check that its directory exists and is writable") from None
+                        "choose a file in a writable directory") from None

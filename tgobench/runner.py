@@ -126,6 +126,10 @@ def plan(request: RunRequest, allowed: Sequence[int] | None = None,
     if request.suite and request.workload:
         raise UserError("give either --suite or --workload, not both",
                         "--workload runs one benchmark ad hoc; a suite lists several")
+    if "--fast" in request.pyperf_args and "--rigorous" in request.pyperf_args:
+        # pyperf would take --rigorous and drop --fast without a word
+        raise UserError("give either --fast or --rigorous, not both",
+                        "--fast: fewer processes and values; --rigorous: more")
     placement_requests = placements_mod.from_options(request.cpus, request.numa)
     impl_paths = parse_impls(request.impls) if request.impls else {}
     if request.workload:
