@@ -152,15 +152,17 @@ def execute(ci_plan: CiPlan, reporter: runner.Reporter,
     with _environment(SLOW_SWITCH_VAR, str(ci_plan.slow_switch_ns) if ci_plan.set_slow_switch
                       else None):
         run = runner.execute(ci_plan.run, reporter)
-    outcome = _judge(ci_plan, run)
-    _write(ci_plan, outcome, step_summary if step_summary is not None
+    measured = results.load(run.output) if run.finished else None
+    outcome = _judge(ci_plan, run, measured)
+    _write(ci_plan, outcome, measured, step_summary if step_summary is not None
            else os.environ.get("GITHUB_STEP_SUMMARY"))
     return outcome
 
 
 # --- judging -------------------------------------------------------------------
 
-def _judge(ci_plan: CiPlan, run: runner.RunOutcome) -> CiOutcome:
+def _judge(ci_plan: CiPlan, run: runner.RunOutcome, measured: results.ResultSet | None
+           ) -> CiOutcome:
     notices = []
     if ci_plan.slow_switch_ns:
         notices.append(f"Fault injection is on: {SLOW_SWITCH_VAR}={ci_plan.slow_switch_ns} makes "
@@ -173,12 +175,12 @@ def _judge(ci_plan: CiPlan, run: runner.RunOutcome) -> CiOutcome:
         notices.append(f"{len(run.failed)} benchmark(s) failed to run: "
                        + "; ".join(f"`{bench.name}`: {message.splitlines()[0]}"
                                    for bench, message in run.failed))
-    if not run.finished:
+    if measured is None:
         return CiOutcome(FAILED, 1, run, None, None, notices + ["No benchmark finished."])
     if ci_plan.baseline_results is None:
         return _without_baseline(ci_plan, run, notices)
     try:
-        comparison = compare.compare_files(ci_plan.baseline_results, results.load(run.output))
+        comparison = compare.compare_files(ci_plan.baseline_results, measured)
     except UserError as exc:  # e.g. every benchmark the baseline shares failed to run
         return CiOutcome(FAILED, 1, run, None, None,
                          notices + [f"Nothing was compared: {exc.problem}."])
@@ -220,13 +222,14 @@ def _without_baseline(ci_plan: CiPlan, run: runner.RunOutcome, notices: list[str
 
 # --- writing -------------------------------------------------------------------
 
-def _write(ci_plan: CiPlan, outcome: CiOutcome, step_summary: str | None) -> None:
+def _write(ci_plan: CiPlan, outcome: CiOutcome, measured: results.ResultSet | None,
+           step_summary: str | None) -> None:
     ci_plan.output_dir.mkdir(parents=True, exist_ok=True)
-    if outcome.run.finished:
+    if measured is not None:
         outcome.files.append(outcome.run.output)
         from tgobench import report
         sets = ([ci_plan.baseline_results] if ci_plan.baseline_results and outcome.comparison
-                else []) + [results.load(outcome.run.output)]
+                else []) + [measured]
         outcome.files.append(report.render_report(sets, ci_plan.output_dir / REPORT_NAME,
                                                   outcome.comparison))
     outcome.summary_markdown = render_markdown(ci_plan, outcome)
