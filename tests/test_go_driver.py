@@ -254,6 +254,18 @@ def test_parked_beyond_memory_is_refused(driver):
     assert_works(driver)
 
 
+def test_goroutines_alive_beyond_the_memory_budget_are_an_error_and_the_driver_goes_on(go_path):
+    """The C runtime's budget (test_workloads), polled: fib(27) holds tens
+    of MB alive at once, the limit is 16 MiB."""
+    env = dict(os.environ, TGOBENCH_MEM_LIMIT_MIB="16")
+    with Driver(go_path, env=env) as d:
+        assert_error(d.request({"op": "run", "workload": "fib", "params": {"n": 27}}),
+                     "out of memory spawning 635621 goroutines",
+                     "than the memory available holds", "lower n")
+        assert_works(d)
+        assert d.close() == 0, d.stderr
+
+
 # ---- bad input: the C drivers' cases, as the Go driver answers them -----------
 
 

@@ -7,6 +7,7 @@ stacks, which fits only if stacks do not cost a kernel mapping each
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -211,6 +212,36 @@ def test_parked_beyond_memory_is_refused(driver):
         assert fragment in answer["error"], answer
     small, ops = SMALL["parked"]
     assert run(driver, "parked", small)["ops"] == LOOPS * ops
+
+
+# Tasks that wait for their children stay alive, and how many at once is the
+# policy's doing (fib(40) held 16 GiB under gmp and outgrew 24 GiB under tgo,
+# whose FIFO spawn order runs the tree breadth first). Past the runtime's
+# memory budget a spawn fails, and the loop reports it. Unlimited, these
+# peak at 50 MB and more (fib with 2 KiB stacks under gmp, the least); the
+# limit set here is 16 MiB.
+FORK_JOIN = {"fib": ({"n": 27}, "out of memory spawning 635621 tasks", "lower n"),
+             "spawn-tree": ({"fanout": 4, "depth": 11}, "out of memory spawning 5592405 nodes",
+                            "lower depth")}
+
+
+@pytest.mark.parametrize("workload", sorted(FORK_JOIN))
+@pytest.mark.parametrize("impl", IMPLS)
+def test_tasks_alive_beyond_the_memory_budget_are_an_error_and_the_driver_serves_on(
+        driver_dir, impl, workload):
+    params, problem, fix = FORK_JOIN[workload]
+    env = dict(os.environ, TGOBENCH_MEM_LIMIT_MIB="16")
+    with Driver(driver_path(impl, driver_dir), env=env) as d:
+        answer = run(d, workload, params, loops=1, timeout=120)
+        assert answer["ok"] is False, answer
+        for fragment in (problem, "than the memory available holds", fix,
+                         "or use stack_size 2048"):
+            assert fragment in answer["error"], answer
+        answer = run(d, workload, dict(params, stack_size=2048), loops=1, timeout=120)
+        assert answer["ok"] is False and "use stack_size" not in answer["error"], answer
+        small, ops = SMALL[workload]
+        assert run(d, workload, small)["ops"] == LOOPS * ops
+        assert d.close() == 0, d.stderr
 
 
 @pytest.mark.parametrize("workload", ["spawn", "parked"])

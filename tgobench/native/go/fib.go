@@ -3,11 +3,14 @@ package main
 // fib: fork-join fib(n): every call is a goroutine; an inner call starts
 // its two children, waits for them on its own sync.WaitGroup and adds their
 // results and task counts. The tree has 2*fib(n+1)-1 goroutines and the
-// root returns fib(n); both are checked. The value is per goroutine.
+// root returns fib(n); both are checked. The value is per goroutine. A
+// child is not started once the resident set outgrew the memory budget
+// (memwatch.go): the loop then fails with the fix.
 
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,7 +30,12 @@ type fibNode struct {
 	tasks  uint64 // goroutines in this call's subtree, itself included
 }
 
-func (me *fibNode) run(parent *sync.WaitGroup) {
+type fibRun struct {
+	mem     *memWatch
+	skipped atomic.Bool // a child was not started: out of memory
+}
+
+func (me *fibNode) run(parent *sync.WaitGroup, r *fibRun) {
 	defer parent.Done()
 	me.tasks = 1
 	if me.n < 2 {
@@ -37,8 +45,14 @@ func (me *fibNode) run(parent *sync.WaitGroup) {
 	kids := [2]fibNode{{n: me.n - 1}, {n: me.n - 2}}
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go kids[0].run(&wg)
-	go kids[1].run(&wg)
+	for i := range kids {
+		if r.mem.exceeded() {
+			r.skipped.Store(true)
+			wg.Done()
+			continue
+		}
+		go kids[i].run(&wg, r)
+	}
 	wg.Wait()
 	me.result = kids[0].result + kids[1].result
 	me.tasks += kids[0].tasks + kids[1].tasks
@@ -56,14 +70,20 @@ func fibLoop(a *args) (loopResult, error) {
 	n := int(a.int("n"))
 	wantResult, wantTasks := fibClosed(n), 2*fibClosed(n+1)-1
 	root := fibNode{n: n}
+	run := fibRun{mem: watchMemory()}
 	var wg sync.WaitGroup
 
 	start := time.Now()
 	wg.Add(1)
-	go root.run(&wg)
+	go root.run(&wg, &run)
 	wg.Wait()
 	elapsed := time.Since(start)
+	run.mem.close()
 
+	if run.skipped.Load() {
+		return loopResult{}, fmt.Errorf("out of memory spawning %d goroutines (more were alive "+
+			"at once than the memory available holds); lower n", wantTasks)
+	}
 	if root.result != wantResult || root.tasks != wantTasks {
 		return loopResult{}, fmt.Errorf("fib(%d) gave %d in %d goroutines, expected %d in %d",
 			n, root.result, root.tasks, wantResult, wantTasks)

@@ -102,6 +102,9 @@ int tgo_affinity_cpus(void);
 int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats);
 
 /* --- inside a task --- */
+/* -ENOMEM when a descriptor cannot be had, which includes the resident set
+ * outgrowing what was available when tgo_run started, less a reserve
+ * (mem.c): the tasks alive at once would not fit. */
 int tgo_spawn(tgo_fn fn, void *arg);                    /* 0 or -ENOMEM */
 int tgo_spawn_hint(tgo_fn fn, void *arg, tgo_hint hint);
 void tgo_yield(void);                                   /* Go's Gosched */
@@ -121,6 +124,10 @@ typedef struct tgo_stack_cost {
                           for reuse once their tasks finished */
 } tgo_stack_cost;
 void tgo_stack_costs(tgo_stack_cost *out);
+/* This process's resident set, and the kernel's MemAvailable, in KiB; -1
+ * when /proc cannot be read. Safe on a small task stack. */
+int64_t tgo_rss_kib(void);
+int64_t tgo_mem_available_kib(void);
 /* Map the address space of n stacks now (pages are still committed on
  * touch), so that n tasks alive at once get theirs. 0 or -ENOMEM. */
 int tgo_reserve_stacks(uint64_t n);

@@ -256,6 +256,10 @@ tgo__task *tgo__task_alloc(tgo__p *p);          /* uninitialised; NULL: ENOMEM *
 void tgo__task_free(tgo__p *p, tgo__task *t);   /* from any P */
 void tgo__tasks_destroy(void);                  /* every descriptor, at the end */
 
+/* mem.c: the memory budget of one tgo_run */
+void tgo__mem_budget_start(uint64_t limit_mib); /* at tgo_run's start; 0: no limit of its own */
+bool tgo__mem_may_grow(void);      /* the resident set is within the budget */
+
 /* ---- netpoller (netpoll.c) --------------------------------------------- */
 
 int tgo__netpoll_init(void);

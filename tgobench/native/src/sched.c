@@ -1012,6 +1012,7 @@ int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats)
     tgo__slow_switch_ns = env_u64("TGOBENCH_SLOW_SWITCH_NS", 0);
     tgo__spin_ns = env_u64("TGOBENCH_SPIN_NS", SPIN_NS_DEFAULT);
     tgo__pin_workers = env_u64("TGOBENCH_PIN", 1) != 0;
+    tgo__mem_budget_start(env_u64("TGOBENCH_MEM_LIMIT_MIB", 0));
 
     tgo__task *main_task = task_new(&s->ps[0], main_fn, arg, TGO_HINT_NONE);
     if (!main_task) {

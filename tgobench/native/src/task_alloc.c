@@ -18,7 +18,8 @@
  *   - whoever brings the count to the block's capacity recycles the block:
  *     into its own P's one spare, else into a shared list under a mutex;
  *   - blocks come from 2 MiB mappings carved in order, released when the
- *     runtime ends.
+ *     runtime ends; a new mapping is where the memory budget is checked
+ *     (mem.c), so that a descriptor is refused before the OOM killer acts.
  * A long-lived task keeps its block from being reused: at most 4 KiB per
  * such task, and tasks created together (a server's connection tasks) share
  * blocks.
@@ -71,6 +72,8 @@ static tgo__task *task_at(task_block *b, uint32_t i)
 static task_block *carve_block(void)
 {
     if (pool.carve == pool.carve_end) {
+        if (!tgo__mem_may_grow())
+            return NULL; /* more tasks alive than memory is left for (mem.c) */
         if (pool.n == pool.cap) {
             size_t cap = pool.cap ? pool.cap * 2 : 16;
             void **grown = realloc(pool.arenas, cap * sizeof(void *));

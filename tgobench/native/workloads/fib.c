@@ -88,8 +88,9 @@ static int fib_loop(const wl_args *args, wl_loop_out *out)
     tgo_wg_free(done);
 
     if (atomic_load(&st.failed)) {
-        wl_fail(out, "fib: out of memory spawning %llu tasks; lower n or use "
-                "stack_size 2048", (unsigned long long)want_tasks);
+        wl_fail(out, "fib: out of memory spawning %llu tasks (more were alive at once than "
+                "the memory available holds); lower n%s", (unsigned long long)want_tasks,
+                wl_smaller_stacks(args));
         return -1;
     }
     uint64_t got_tasks = wl_per_p_sum(st.tasks);

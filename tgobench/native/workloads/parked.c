@@ -64,7 +64,7 @@ static void parked_task(void *arg)
 static int parked_loop(const wl_args *args, wl_loop_out *out)
 {
     uint64_t n = (uint64_t)args->num[P_TASKS];
-    if (wl_check_live_tasks(out, "parked", n, "lower tasks or use stack_size 2048") != 0)
+    if (wl_check_live_tasks(out, args, "parked", n) != 0)
         return -1;
     st.gate = tgo_chan_new(1, 0);
     st.ready = tgo_wg_new();
@@ -78,7 +78,7 @@ static int parked_loop(const wl_args *args, wl_loop_out *out)
     atomic_store(&st.bad_recv, 0);
     wl_per_p_reset(st.count);
     wl_per_p_reset(st.index_sum);
-    int64_t rss_before = wl_rss_kib();
+    int64_t rss_before = tgo_rss_kib();
 
     uint64_t spawned = 0;
     uint64_t t0 = tgo_now_ns();
@@ -96,7 +96,7 @@ static int parked_loop(const wl_args *args, wl_loop_out *out)
     uint64_t t1 = tgo_now_ns();
 
     tgo_sleep_ns(SETTLE_NS);
-    int64_t rss_parked = wl_rss_kib();
+    int64_t rss_parked = tgo_rss_kib();
 
     uint64_t t2 = tgo_now_ns();
     tgo_chan_close(st.gate);
@@ -105,9 +105,8 @@ static int parked_loop(const wl_args *args, wl_loop_out *out)
 
     uint64_t count = wl_per_p_sum(st.count), sum = wl_per_p_sum(st.index_sum);
     if (spawned < n) {
-        wl_fail(out, "parked: out of memory after %llu of %llu tasks; "
-                "lower tasks or use stack_size 2048",
-                (unsigned long long)spawned, (unsigned long long)n);
+        wl_fail(out, "parked: out of memory after %llu of %llu tasks; lower tasks%s",
+                (unsigned long long)spawned, (unsigned long long)n, wl_smaller_stacks(args));
         rc = -1;
     } else if (count != n || sum != n * (n - 1) / 2) {
         wl_fail(out, "parked: %llu releases with index sum %llu, expected %llu "

@@ -12,12 +12,11 @@
 #ifndef TGOBENCH_WL_UTIL_H
 #define TGOBENCH_WL_UTIL_H
 
-#include <fcntl.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "tgo.h"
 #include "workload.h"
@@ -129,86 +128,45 @@ static inline uint64_t wl_mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* The start of a small file, NUL-terminated: its length, or -1. */
-static inline ssize_t wl_read_head(const char *path, char *buf, size_t size)
+/* The end of the fix for running out of memory with many tasks alive:
+ * " or use stack_size N" while smaller stacks are left to choose, else "".
+ * For a loop's error message, written before the next loop starts. */
+static inline const char *wl_smaller_stacks(const wl_args *args)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, size - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    return n;
-}
-
-/* The decimal number s starts with, or -1 if it starts with none. */
-static inline int64_t wl_parse_count(const char *s)
-{
-    if (*s < '0' || *s > '9')
-        return -1;
-    int64_t v = 0;
-    while (*s >= '0' && *s <= '9')
-        v = v * 10 + (*s++ - '0');
-    return v;
-}
-
-/* Resident set size in KiB from /proc/self/statm (its second field, in
- * pages): one open and one short read, cheap enough to call while a million
- * tasks are parked. Returns -1 when it cannot be read. Uses no stdio, so it
- * is safe on a small task stack. */
-static inline int64_t wl_rss_kib(void)
-{
-    char buf[96];
-    if (wl_read_head("/proc/self/statm", buf, sizeof buf) < 0)
-        return -1;
-    const char *size_end = strchr(buf, ' ');   /* skip the size field */
-    int64_t pages = size_end ? wl_parse_count(size_end + 1) : -1;
-    return pages < 0 ? -1 : pages * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-/* MemAvailable from /proc/meminfo in KiB, -1 when unknown. It is the third
- * line, so the first 256 bytes hold it. */
-static inline int64_t wl_mem_available_kib(void)
-{
-    static const char key[] = "MemAvailable:";
-    char buf[256];
-    if (wl_read_head("/proc/meminfo", buf, sizeof buf) < 0)
-        return -1;
-    const char *s = strstr(buf, key);
-    if (!s)
-        return -1;
-    for (s += sizeof key - 1; *s == ' ';)
-        s++;
-    return wl_parse_count(s);
+    static char hint[48];
+    if (args->stack_size <= tgo_stack_min())
+        return "";
+    snprintf(hint, sizeof hint, " or use stack_size %zu", tgo_stack_min());
+    return hint;
 }
 
 /* Whether n tasks alive at once fit, checked before any is spawned: memory
  * the OOM killer reclaims, or a stack the kernel cannot map when a task
  * first runs, would end the process; this makes both an error naming the
- * fix. The stacks beyond those the runtime already holds (earlier loops'
+ * fix (fewer tasks, or smaller stacks). The stacks beyond those the runtime already holds (earlier loops'
  * tasks pooled theirs) need their least resident cost, and a quarter more
  * for what tasks touch beyond it, from the memory available; then the
  * address space of all n is mapped. Call from a loop's first task, with no
  * other task alive. 0, or -1 with out->error. */
-static inline int wl_check_live_tasks(wl_loop_out *out, const char *name, uint64_t n,
-                                      const char *fix)
+static inline int wl_check_live_tasks(wl_loop_out *out, const wl_args *args, const char *name,
+                                      uint64_t n)
 {
     tgo_stack_cost cost;
     tgo_stack_costs(&cost);
     uint64_t new_stacks = n > cost.carved ? n - cost.carved : 0;
     uint64_t need_kib = new_stacks * (cost.resident + cost.resident / 4) / 1024;
-    int64_t avail_kib = wl_mem_available_kib();
+    int64_t avail_kib = tgo_mem_available_kib();
     if (avail_kib >= 0 && need_kib > (uint64_t)avail_kib) {
         wl_fail(out, "%s: %llu tasks alive at once need about %llu MiB, only %lld MiB is "
-                "available; %s", name, (unsigned long long)n,
-                (unsigned long long)(need_kib / 1024), (long long)(avail_kib / 1024), fix);
+                "available; lower tasks%s", name, (unsigned long long)n,
+                (unsigned long long)(need_kib / 1024), (long long)(avail_kib / 1024),
+                wl_smaller_stacks(args));
         return -1;
     }
     if (tgo_reserve_stacks(n) != 0) {
         wl_fail(out, "%s: out of address space for the stacks of %llu tasks alive at once "
-                "(ulimit -v, or vm.overcommit_memory 2); %s", name, (unsigned long long)n, fix);
+                "(ulimit -v, or vm.overcommit_memory 2); lower tasks%s", name,
+                (unsigned long long)n, wl_smaller_stacks(args));
         return -1;
     }
     return 0;

@@ -37,7 +37,7 @@ static void yield_task(void *arg)
 static int yield_loop(const wl_args *args, wl_loop_out *out)
 {
     uint64_t k = (uint64_t)args->num[P_TASKS], m = (uint64_t)args->num[P_YIELDS];
-    if (wl_check_live_tasks(out, "yield", k, "lower tasks") != 0)
+    if (wl_check_live_tasks(out, args, "yield", k) != 0)
         return -1;
     st.yields = m;
     st.counted = calloc(k, sizeof *st.counted);
