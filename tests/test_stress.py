@@ -115,6 +115,28 @@ def test_sanitized_drivers_refuse_the_small_stack_class(policy, sanitizer, sanit
 
 
 @pytest.mark.parametrize("policy", IMPLS)
+def test_the_tsan_driver_refuses_more_tasks_than_tsan_holds(policy, sanitizer_build):
+    """TSan counts each task's fiber as a thread and dies past 8128; its
+    driver refuses a request that needs more alive at once, or a spawn that
+    would be one too many, and serves on."""
+    with Driver(driver_path(policy, sanitizer_build("tsan")), timeout=DEADLOCK_GUARD_S) as d:
+        parked = d.request({"op": "run", "workload": "parked", "params": {"tasks": 9000}})
+        assert parked["ok"] is False, parked
+        assert "this build holds at most 7999 tasks alive at once" in parked["error"], parked
+        # on one P every task is spawned before any runs
+        spawn = d.request({"op": "run", "workload": "spawn", "procs": 1,
+                           "params": {"tasks": 20000}})
+        assert spawn["ok"] is False, spawn
+        for fragment in ("out of memory after 7999 of 20000 tasks",
+                         "than the memory available or this sanitizer build (8000 tasks) holds"):
+            assert fragment in spawn["error"], spawn
+        small = d.request({"op": "run", "workload": "fib", "params": {"n": 10}})
+        assert small["ok"] is True and small["ops"] == 177, small
+        assert d.close() == 0, d.stderr
+        assert "ThreadSanitizer" not in d.stderr, d.stderr
+
+
+@pytest.mark.parametrize("policy", IMPLS)
 def test_fork_join_with_more_ps_than_cpus(policy, driver_dir):
     """fib frees each wait group as soon as its waiter returns, and with more
     Ps than CPUs (tgo pins two Ps on one CPU) a lock holder can be preempted

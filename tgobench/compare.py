@@ -39,8 +39,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from pathlib import Path
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -124,13 +124,18 @@ typedef struct tgo_stack_cost {
                           for reuse once their tasks finished */
 } tgo_stack_cost;
 void tgo_stack_costs(tgo_stack_cost *out);
+/* Map the address space of n stacks now (pages are still committed on
+ * touch), so that n tasks alive at once get theirs. 0 or -ENOMEM. */
+int tgo_reserve_stacks(uint64_t n);
+
+/* The most tasks this build can have alive at once: UINT64_MAX but under
+ * ThreadSanitizer, which counts each task as a thread. */
+uint64_t tgo_max_live_tasks(void);
+
 /* This process's resident set, and the kernel's MemAvailable, in KiB; -1
  * when /proc cannot be read. Safe on a small task stack. */
 int64_t tgo_rss_kib(void);
 int64_t tgo_mem_available_kib(void);
-/* Map the address space of n stacks now (pages are still committed on
- * touch), so that n tasks alive at once get theirs. 0 or -ENOMEM. */
-int tgo_reserve_stacks(uint64_t n);
 
 /* Wait group: Add before spawning, Done in the task, Wait for zero. */
 typedef struct tgo_wg tgo_wg;

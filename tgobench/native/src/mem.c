@@ -14,11 +14,10 @@
  * memory less a reserve (an eighth, at least RESERVE_MIN_KIB) for the
  * kernel's socket buffers and everybody else, or by TGOBENCH_MEM_LIMIT_MIB
  * where that is less (to keep a driver small beside other work, and for
- * the tests). The budget is checked where
- * the memory of live tasks grows: when task_alloc.c maps a new arena of
- * descriptors, every 32k tasks alive at once beyond any earlier peak. Past
- * the budget, tgo_spawn returns -ENOMEM and the workload reports it; a run
- * that stays below its earlier peak never reads /proc at all.
+ * the tests). The budget is checked where the memory of live tasks grows:
+ * when task_alloc.c maps a new arena of descriptors, once per 32k tasks
+ * alive at the run's peak, never on a spawn that reuses a descriptor. Past
+ * the budget, tgo_spawn returns -ENOMEM and the workload reports it.
  *
  * The growth between two checks (one arena's tasks, each with a stack that
  * was touched) is what the reserve must absorb. MemAvailable does not see

@@ -54,6 +54,10 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #define tgo__tsan_create() __tsan_create_fiber(0)
 #define tgo__tsan_destroy(f) __tsan_destroy_fiber(f)
 #define tgo__tsan_switch(f) __tsan_switch_to_fiber((f), 0)
+/* TSan counts a fiber as a thread and dies past 8128 of them, worker
+ * threads included (GCC 12's libtsan): a spawn past this many tasks alive
+ * at once is refused with -ENOMEM instead. */
+#define TGO__MAX_LIVE_TASKS 8000
 #else
 #define tgo__tsan_current() NULL
 #define tgo__tsan_create() NULL

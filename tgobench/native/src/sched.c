@@ -261,11 +261,51 @@ static void count_started(tgo__p *p)
     atomic_store_explicit(&p->n_started, n + 1, memory_order_release);
 }
 
+#ifdef TGO__MAX_LIVE_TASKS
+static _Atomic int64_t live_tasks; /* spawned and not yet exited (see san.h) */
+
+static bool live_task_take(void)
+{
+    if (atomic_fetch_add(&live_tasks, 1) < TGO__MAX_LIVE_TASKS)
+        return true;
+    atomic_fetch_sub(&live_tasks, 1);
+    return false;
+}
+
+static void live_task_put(void)
+{
+    atomic_fetch_sub(&live_tasks, 1);
+}
+
+uint64_t tgo_max_live_tasks(void)
+{
+    return TGO__MAX_LIVE_TASKS;
+}
+#else
+static bool live_task_take(void)
+{
+    return true;
+}
+
+static void live_task_put(void)
+{
+}
+
+uint64_t tgo_max_live_tasks(void)
+{
+    return UINT64_MAX;
+}
+#endif
+
 static tgo__task *task_new(tgo__p *p, tgo_fn fn, void *arg, tgo_hint hint)
 {
-    tgo__task *t = tgo__task_alloc(p);
-    if (!t)
+    if (!live_task_take())
         return NULL;
+    tgo__task *t = tgo__task_alloc(p);
+    if (!t) {
+        live_task_put();
+        return NULL;
+    }
     memset(t, 0, sizeof *t);
     t->fn = fn;
     t->arg = arg;
@@ -412,6 +452,7 @@ static void task_exit_after_switch(tgo__p *p, tgo__task *t, void *unused)
     if (tgo__task_san_fiber(t))
         tgo__tsan_destroy(tgo__task_san_fiber(t));
     tgo__task_free(p, t);
+    live_task_put();
     p->c.tasks_run++;
     uint64_t n = atomic_load_explicit(&p->n_finished, memory_order_relaxed);
     /* release: the quiescence check reads finished before created */

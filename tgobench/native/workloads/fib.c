@@ -89,7 +89,7 @@ static int fib_loop(const wl_args *args, wl_loop_out *out)
 
     if (atomic_load(&st.failed)) {
         wl_fail(out, "fib: out of memory spawning %llu tasks (more were alive at once than "
-                "the memory available holds); lower n%s", (unsigned long long)want_tasks,
+                "%s holds); lower n%s", (unsigned long long)want_tasks, wl_live_limit(),
                 wl_smaller_stacks(args));
         return -1;
     }

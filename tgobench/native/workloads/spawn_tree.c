@@ -135,7 +135,7 @@ static int spawn_tree_loop(const wl_args *args, wl_loop_out *out)
 
     if (atomic_load(&st.spawn_failed)) {
         wl_fail(out, "spawn-tree: out of memory spawning %llu nodes (more were alive at once "
-                "than the memory available holds); lower depth%s", (unsigned long long)want,
+                "than %s holds); lower depth%s", (unsigned long long)want, wl_live_limit(),
                 wl_smaller_stacks(args));
         return -1;
     }

@@ -140,6 +140,19 @@ static inline const char *wl_smaller_stacks(const wl_args *args)
     return hint;
 }
 
+/* What a spawn refused with many tasks alive ran into, for "(more were
+ * alive at once than %s holds)": the runtime's memory budget, and in a
+ * ThreadSanitizer build its limit on tasks. */
+static inline const char *wl_live_limit(void)
+{
+    static char what[96];
+    if (tgo_max_live_tasks() == UINT64_MAX)
+        return "the memory available";
+    snprintf(what, sizeof what, "the memory available or this sanitizer build (%llu tasks)",
+             (unsigned long long)tgo_max_live_tasks());
+    return what;
+}
+
 /* Whether n tasks alive at once fit, checked before any is spawned: memory
  * the OOM killer reclaims, or a stack the kernel cannot map when a task
  * first runs, would end the process; this makes both an error naming the
@@ -151,6 +164,12 @@ static inline const char *wl_smaller_stacks(const wl_args *args)
 static inline int wl_check_live_tasks(wl_loop_out *out, const wl_args *args, const char *name,
                                       uint64_t n)
 {
+    if (n >= tgo_max_live_tasks()) { /* with the loop's own task */
+        wl_fail(out, "%s: this build holds at most %llu tasks alive at once (ThreadSanitizer "
+                "counts each as a thread); lower tasks", name,
+                (unsigned long long)tgo_max_live_tasks() - 1);
+        return -1;
+    }
     tgo_stack_cost cost;
     tgo_stack_costs(&cost);
     uint64_t new_stacks = n > cost.carved ? n - cost.carved : 0;
