@@ -218,6 +218,16 @@ def test_rpc_beyond_the_descriptor_limit_is_an_error_and_nothing_leaks(go_path):
         assert d.close() == 0, d.stderr
 
 
+def test_rpc_buffers_beyond_the_memory_available_are_an_error(driver):
+    answer = driver.request({"op": "run", "workload": "rpc",
+                             "params": {"conns": 9000, "size": 1 << 20, "requests": 1}})
+    if answer["ok"]:
+        pytest.skip("this machine has the memory for 9000 connections of 1 MiB messages")
+    assert_error(answer, "rpc: 9000 connections of 1048576-byte messages need about 36070 MiB "
+                 "for their buffers", "lower conns or size")
+    assert_works(driver)
+
+
 def test_procs_sets_gomaxprocs_for_the_request(driver):
     answer = driver.request({"op": "run", "workload": "yield", "procs": 1,
                              "params": {"tasks": 2, "yields": 100}})

@@ -205,6 +205,16 @@ def test_more_connections_than_descriptors_is_an_error(driver):
     assert_serves(driver)
 
 
+def test_buffers_beyond_the_memory_available_are_an_error(driver):
+    """9000 connections of 1 MiB messages would touch 36 GB of buffers."""
+    answer = run(driver, "rpc", {"conns": 9000, "size": 1 << 20, "requests": 1})
+    if answer["ok"]:
+        pytest.skip("this machine has the memory for 9000 connections of 1 MiB messages")
+    assert_error(answer, "rpc: 9000 connections of 1048576-byte messages need about 36070 MiB "
+                 "for their buffers", "MiB is available", "lower conns or size")
+    assert_serves(driver)
+
+
 # bash's `ulimit -n` sets both limits, so the driver cannot raise them; the
 # extra descriptors it inherits make it run out while connecting, past the
 # check of the limit against the connections asked for.

@@ -30,14 +30,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-enum { ACCEPT_WINDOW = 64, READER_BYTES = 4096, DIRENT_BYTES = 32768 };
+enum { ACCEPT_WINDOW = 64, DIRENT_BYTES = 32768 };
 
 /* ---- framing and payload -------------------------------------------------- */
 
 int wl_reader_init(wl_reader *r, int fd)
 {
-    *r = (wl_reader){.fd = fd, .cap = READER_BYTES};
-    r->buf = malloc(READER_BYTES);
+    *r = (wl_reader){.fd = fd, .cap = WL_READER_BYTES};
+    r->buf = malloc(WL_READER_BYTES);
     return r->buf ? 0 : -ENOMEM;
 }
 
