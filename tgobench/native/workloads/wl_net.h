@@ -36,8 +36,8 @@
 enum { WL_FRAME_HEADER = 4, WL_READER_BYTES = 4096 };
 
 /* A buffered reader over one socket, as Go's bufio.Reader: small reads are
- * served from a WL_READER_BYTES buffer, reads at least that large go straight to the
- * caller's memory. One task reads through it at a time. */
+ * served from a WL_READER_BYTES buffer, reads at least that large go
+ * straight to the caller's memory. One task reads through it at a time. */
 typedef struct wl_reader {
     int fd;
     unsigned char *buf;
