@@ -236,7 +236,7 @@ def tgobench_env(env: dict | None = None) -> dict:
 
 
 def run_tgobench(*args: str, env: dict | None = None,
-                  cwd: Path | None = None) -> subprocess.CompletedProcess:
+                 cwd: Path | None = None) -> subprocess.CompletedProcess:
     """The real `tgobench` command line, importing the tgobench under test
     from any working directory."""
     return subprocess.run([*TGOBENCH_COMMAND, *args], capture_output=True, text=True,

@@ -88,9 +88,8 @@ static int fib_loop(const wl_args *args, wl_loop_out *out)
     tgo_wg_free(done);
 
     if (atomic_load(&st.failed)) {
-        wl_fail(out, "fib: out of memory spawning %llu tasks (more were alive at once than "
-                "%s holds); lower n%s", (unsigned long long)want_tasks, wl_live_limit(),
-                wl_smaller_stacks(args));
+        wl_fail(out, "fib: out of memory spawning %llu tasks%s; lower n%s",
+                (unsigned long long)want_tasks, wl_too_many_alive(), wl_smaller_stacks(args));
         return -1;
     }
     uint64_t got_tasks = wl_per_p_sum(st.tasks);

@@ -105,9 +105,9 @@ static int parked_loop(const wl_args *args, wl_loop_out *out)
 
     uint64_t count = wl_per_p_sum(st.count), sum = wl_per_p_sum(st.index_sum);
     if (spawned < n) {
-        wl_fail(out, "parked: out of memory after %llu of %llu tasks (more were alive at once "
-                "than %s holds); lower tasks%s", (unsigned long long)spawned,
-                (unsigned long long)n, wl_live_limit(), wl_smaller_stacks(args));
+        wl_fail(out, "parked: out of memory after %llu of %llu tasks%s; lower tasks%s",
+                (unsigned long long)spawned, (unsigned long long)n, wl_too_many_alive(),
+                wl_smaller_stacks(args));
         rc = -1;
     } else if (count != n || sum != n * (n - 1) / 2) {
         wl_fail(out, "parked: %llu releases with index sum %llu, expected %llu "

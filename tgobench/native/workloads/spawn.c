@@ -59,9 +59,9 @@ static int spawn_loop(const wl_args *args, wl_loop_out *out)
     wl_groups_free(&st.wait);
 
     if (spawned < n) {
-        wl_fail(out, "spawn: out of memory after %llu of %llu tasks (more were alive at once "
-                "than %s holds); lower tasks%s", (unsigned long long)spawned,
-                (unsigned long long)n, wl_live_limit(), wl_smaller_stacks(args));
+        wl_fail(out, "spawn: out of memory after %llu of %llu tasks%s; lower tasks%s",
+                (unsigned long long)spawned, (unsigned long long)n, wl_too_many_alive(),
+                wl_smaller_stacks(args));
         return -1;
     }
     uint64_t want = n * (n - 1) / 2, got = wl_per_p_sum(st.index_sum);

@@ -134,9 +134,8 @@ static int spawn_tree_loop(const wl_args *args, wl_loop_out *out)
     wl_groups_free(&st.wait);
 
     if (atomic_load(&st.spawn_failed)) {
-        wl_fail(out, "spawn-tree: out of memory spawning %llu nodes (more were alive at once "
-                "than %s holds); lower depth%s", (unsigned long long)want, wl_live_limit(),
-                wl_smaller_stacks(args));
+        wl_fail(out, "spawn-tree: out of memory spawning %llu nodes%s; lower depth%s",
+                (unsigned long long)want, wl_too_many_alive(), wl_smaller_stacks(args));
         return -1;
     }
     uint64_t got = wl_per_p_sum(st.nodes);

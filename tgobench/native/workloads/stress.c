@@ -357,8 +357,8 @@ static int stress_loop(const wl_args *args, wl_loop_out *out)
     uint64_t sent = wl_per_p_sum(st.sent_count), received = wl_per_p_sum(st.recv_count);
     uint64_t mu_entries = wl_per_p_sum(st.mu_entries);
     if (atomic_load(&st.out_of_memory)) {
-        wl_fail(out, "stress seed=%llu: out of memory spawning tasks (more were alive at once "
-                "than %s holds); lower tasks%s", seed, wl_live_limit(), wl_smaller_stacks(args));
+        wl_fail(out, "stress seed=%llu: out of memory spawning tasks%s; lower tasks%s", seed,
+                wl_too_many_alive(), wl_smaller_stacks(args));
     } else if (twice) {
         wl_fail(out, "stress seed=%llu: task %llu ran twice", seed,
                 (unsigned long long)(twice - 1));

@@ -140,26 +140,26 @@ static inline const char *wl_smaller_stacks(const wl_args *args)
     return hint;
 }
 
-/* What a spawn refused with many tasks alive ran into, for "(more were
- * alive at once than %s holds)": the runtime's memory budget, and in a
+/* Why a spawn was refused with many tasks alive, to follow the count in
+ * an out-of-memory message: the runtime's memory budget, and in a
  * ThreadSanitizer build its limit on tasks. */
-static inline const char *wl_live_limit(void)
+static inline const char *wl_too_many_alive(void)
 {
-    static char what[96];
+    static char why[128];
     if (tgo_max_live_tasks() == UINT64_MAX)
-        return "the memory available";
-    snprintf(what, sizeof what, "the memory available or this sanitizer build (%llu tasks)",
-             (unsigned long long)tgo_max_live_tasks());
-    return what;
+        return " (more were alive at once than the memory available holds)";
+    snprintf(why, sizeof why, " (more were alive at once than the memory available or this "
+             "sanitizer build (%llu tasks) holds)", (unsigned long long)tgo_max_live_tasks());
+    return why;
 }
 
 /* Whether n tasks alive at once fit, checked before any is spawned: memory
  * the OOM killer reclaims, or a stack the kernel cannot map when a task
  * first runs, would end the process; this makes both an error naming the
- * fix (fewer tasks, or smaller stacks). The stacks beyond those the runtime already holds (earlier loops'
- * tasks pooled theirs) need their least resident cost, and a quarter more
- * for what tasks touch beyond it, from the memory available; then the
- * address space of all n is mapped. Call from a loop's first task, with no
+ * fix (fewer tasks, or smaller stacks). The stacks beyond those the runtime
+ * already holds (earlier loops' tasks pooled theirs) need their least
+ * resident cost, and a quarter more for what tasks touch beyond it, from
+ * the memory available; then the address space of all n is mapped. Call from a loop's first task, with no
  * other task alive. 0, or -1 with out->error. */
 static inline int wl_check_live_tasks(wl_loop_out *out, const wl_args *args, const char *name,
                                       uint64_t n)
