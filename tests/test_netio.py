@@ -51,8 +51,11 @@ def assert_rpc_ok(answer: dict, ops: int) -> dict:
     assert answer["ops"] == ops
     metrics = answer["metrics"]
     mode = answer["params"]["mode"]
-    assert set(metrics) == RPC_METRICS | DRIVER_METRICS | ({"send_lag_ns"} if mode == "open" else set())
+    own = {"send_lag_ns"} if mode == "open" else {"same_p_share"}
+    assert set(metrics) == RPC_METRICS | DRIVER_METRICS | own
     assert_send_lag(metrics, mode)
+    if mode == "closed":
+        assert 0 <= metrics["same_p_share"] <= 1
     lat = metrics["latency_ns"]
     assert list(lat) == ["p50", "p90", "p99", "p999", "max"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"]
@@ -95,6 +98,13 @@ def test_rpc_closed_loop(driver, conns, requests):
     answer = run(driver, "rpc", {"conns": conns, "requests": requests, "size": 100}, loops=2)
     assert_rpc_ok(answer, 2 * conns * requests)
     assert answer["params"]["mode"] == "closed"
+
+
+def test_rpc_on_one_p_serves_every_reply_on_the_clients_p(driver):
+    answer = driver.request({"op": "run", "workload": "rpc", "procs": 1,
+                             "params": {"conns": 8, "requests": 64}})
+    assert_rpc_ok(answer, 8 * 64)
+    assert answer["metrics"]["same_p_share"] == 1.0
 
 
 def test_rpc_large_messages_cross_many_reads_and_writes(driver):

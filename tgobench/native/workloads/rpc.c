@@ -3,11 +3,15 @@
  * one server task per connection, and client tasks that send framed
  * requests (4-byte little-endian length, `size` payload bytes that depend
  * on (conn, seq)) and check every reply byte for byte. The same workload as
- * the Go driver's rpc.go: parameters, framing, payload and metrics.
+ * the Go driver's rpc.go: parameters, framing, payload and metrics (but
+ * same_p_share, which Go's runtime cannot tell).
  *
  * Closed loop: one client task per connection sends `requests` requests per
  * loop, one at a time; latency is from before the request is built to the
- * checked reply.
+ * checked reply. same_p_share: of every SERVED_HERE_SAMPLE-th reply, the
+ * share that its client read on the P its server wrote it from, that is,
+ * how often both ends of a connection ran on one CPU: the socket's data is
+ * then in that CPU's cache, and on two CPUs that decides much of the cost.
  *
  * Open loop: the connections together send at `rate` requests per second
  * for `duration_ms`; request k of connection c is due (k * conns + c) / rate
@@ -39,6 +43,7 @@
 #include "workload.h"
 
 enum { P_CONNS, P_SIZE, P_REQUESTS, P_MODE, P_RATE, P_DURATION_MS };
+enum { SERVED_HERE_SAMPLE = 16 };
 
 static const char *const modes[] = {"closed", "open", NULL};
 
@@ -58,12 +63,14 @@ static const wl_param_spec params[] = {
 
 /* One connection's client side. In the open loop the sender writes `out`
  * and the receiver reads into `in` and builds the expected reply in `want`. */
+/* A cache line or two each: clients on different Ps write theirs per request. */
 typedef struct rpc_client {
     int id;
     uint64_t requests;            /* in a loop; open: those due within the duration */
     wl_reader reader;
     unsigned char *out, *in, *want;
-} rpc_client;
+    uint64_t sampled, served_here; /* closed loop: wl_echo_served_here, sampled */
+} __attribute__((aligned(64))) rpc_client;
 
 static struct {
     wl_echo echo;
@@ -97,6 +104,10 @@ static void closed_client(void *arg)
         if (wl_echo_round_trip(&st.echo, &c->reader, c->id, seq, c->out, c->in, st.size) != 0)
             break;
         record_latency(tgo_now_ns() - sent);
+        if (seq % SERVED_HERE_SAMPLE == 0) {
+            c->sampled++;
+            c->served_here += wl_echo_served_here(&st.echo, c->id);
+        }
     }
     tgo_wg_done(st.done);
 }
@@ -203,7 +214,9 @@ static void free_state(void)
 static int alloc_state(bool open_loop)
 {
     size_t frame = WL_FRAME_HEADER + st.size;
-    st.clients = calloc((size_t)st.conns, sizeof *st.clients);
+    st.clients = aligned_alloc(_Alignof(rpc_client), (size_t)st.conns * sizeof *st.clients);
+    if (st.clients)
+        memset(st.clients, 0, (size_t)st.conns * sizeof *st.clients);
     st.gate = tgo_wg_new();
     st.done = tgo_wg_new();
     if (!st.clients || !st.gate || !st.done)
@@ -327,9 +340,12 @@ static int rpc_loop(const wl_args *args, wl_loop_out *out)
     uint64_t end = open_loop ? atomic_load(&st.last_reply) : tgo_now_ns();
 
     int failed = wl_echo_close(&st.echo, out);
-    uint64_t ops = 0;
-    for (int i = 0; i < st.conns; i++)
+    uint64_t ops = 0, sampled = 0, served_here = 0;
+    for (int i = 0; i < st.conns; i++) {
         ops += st.clients[i].requests;
+        sampled += st.clients[i].sampled;
+        served_here += st.clients[i].served_here;
+    }
     tgo_hist *all = failed ? NULL : merged(st.latency);
     tgo_hist *lag = failed || !open_loop ? NULL : merged(st.send_lag);
     free_state();
@@ -354,6 +370,9 @@ static int rpc_loop(const wl_args *args, wl_loop_out *out)
         wl_metric_add(out, "send_lag_ns.p50", (double)tgo_hist_percentile(lag, 50), true);
         wl_metric_add(out, "send_lag_ns.p99", (double)tgo_hist_percentile(lag, 99), true);
         wl_metric_add(out, "send_lag_ns.max", (double)tgo_hist_max(lag), true);
+    } else {
+        wl_metric_add(out, "same_p_share", sampled ? (double)served_here / (double)sampled : 0,
+                      false);
     }
     wl_metric_add(out, "fds_before", fds_before, true);
     wl_metric_add(out, "fds_after", wl_open_fds(), true);

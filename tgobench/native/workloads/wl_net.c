@@ -287,6 +287,7 @@ static void server_task(void *arg)
                 wl_echo_fail(e, WL_ECHO_SERVER_READ, end->index, 0, got < 0 ? got : 0);
             break;
         }
+        atomic_store_explicit(&end->served_on, tgo_current_p(), memory_order_relaxed);
         ssize_t put = tgo_write(fd, buf, WL_FRAME_HEADER + n);
         if (put != (ssize_t)(WL_FRAME_HEADER + n)) {
             if (!wl_echo_stopping(e))
@@ -399,7 +400,7 @@ int wl_echo_open(wl_echo *e, const char *name, int conns, size_t max_payload,
     }
     e->client_fds = malloc((size_t)conns * sizeof *e->client_fds);
     e->server_fds = malloc((size_t)conns * sizeof *e->server_fds);
-    e->ends = malloc((size_t)conns * sizeof *e->ends);
+    e->ends = aligned_alloc(_Alignof(wl_echo_end), (size_t)conns * sizeof *e->ends);
     e->servers = tgo_wg_new();
     e->acceptor_done = tgo_wg_new();
     e->accepted = tgo_chan_new(sizeof(int), ACCEPT_WINDOW + 1);
@@ -415,7 +416,7 @@ int wl_echo_open(wl_echo *e, const char *name, int conns, size_t max_payload,
     for (int i = 0; i < conns; i++) {
         atomic_init(&e->client_fds[i], -1);
         atomic_init(&e->server_fds[i], -1);
-        e->ends[i] = (wl_echo_end){e, i};
+        e->ends[i] = (wl_echo_end){e, i, -1};
     }
 
     char *why = e->why; /* not on the stack: the loop task's may be 2 KiB */
@@ -514,4 +515,10 @@ int wl_echo_round_trip(wl_echo *e, wl_reader *r, int conn, uint64_t seq,
         return -1;
     }
     return 0;
+}
+
+bool wl_echo_served_here(wl_echo *e, int conn)
+{
+    return atomic_load_explicit(&e->ends[conn].served_on, memory_order_relaxed) ==
+           tgo_current_p();
 }

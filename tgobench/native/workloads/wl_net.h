@@ -72,11 +72,13 @@ typedef enum wl_echo_fault {
     WL_ECHO_CLIENT_TASKS,   /* out of memory; detail: tasks started, seq: tasks wanted */
 } wl_echo_fault;
 
-/* What a server task is started with. */
+/* What a server task is started with, and the P it last replied from: a
+ * cache line each, since servers on different Ps write theirs per request. */
 typedef struct wl_echo_end {
     wl_echo *echo;
     int index;
-} wl_echo_end;
+    _Atomic int served_on;          /* -1 before the first reply */
+} __attribute__((aligned(64))) wl_echo_end;
 
 struct wl_echo {
     const char *name;               /* the workload's, for messages */
@@ -127,5 +129,10 @@ int wl_echo_close(wl_echo *e, wl_loop_out *out);
  * -1 after wl_echo_fail (unless the service is stopping). */
 int wl_echo_round_trip(wl_echo *e, wl_reader *r, int conn, uint64_t seq,
                        const unsigned char *out, unsigned char *in, size_t size);
+
+/* After a round trip: whether the client runs on the P that served it,
+ * that is, both ends of the connection share a P's CPU and caches. Sample
+ * it (it reads a line the server's P wrote). */
+bool wl_echo_served_here(wl_echo *e, int conn);
 
 #endif
