@@ -107,6 +107,20 @@ def test_rpc_on_one_p_serves_every_reply_on_the_clients_p(driver):
     assert answer["metrics"]["same_p_share"] == 1.0
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs for two pinned Ps")
+def test_tgo_runs_a_reader_on_the_p_where_its_data_came_in(driver_dir):
+    """tgo wakes the reader of a TCP socket on the P pinned to the CPU the
+    kernel received its data on (the writer's, on loopback), so a client and
+    its server end up sharing a P, whichever P each started on; a steal
+    parts them for one request at most."""
+    with Driver(driver_path("tgo", driver_dir)) as d:
+        answer = d.request({"op": "run", "workload": "rpc", "procs": 2,
+                            "params": {"conns": 64, "requests": 2000}})
+        assert_rpc_ok(answer, 64 * 2000)
+        assert answer["metrics"]["same_p_share"] > 0.9, answer["metrics"]
+        assert d.close() == 0, d.stderr
+
+
 def test_rpc_large_messages_cross_many_reads_and_writes(driver):
     # 300 KB frames do not fit a loopback socket buffer: writers park on a
     # full buffer and readers assemble a frame from many reads.

@@ -30,7 +30,9 @@
  *
  * The policies decide where readied tasks go (tgo__policy_inject); this
  * file only finds them. Tasks readied here carry io_wakeup, which the tgo
- * policy turns into its NETIO ordering.
+ * policy turns into its NETIO ordering, and a reader of a TCP socket is
+ * shown to tgo__policy_data_arrived with its fd, for tgo to ask where the
+ * data came in.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -287,8 +289,12 @@ tgo__task *tgo__netpoll(uint64_t timeout_ns)
         uint32_t e = evs[i].events;
         if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) /* before the fire that publishes it */
             atomic_store_explicit(&d->hung_up, true, memory_order_relaxed);
-        if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-            push(&list, slot_fire(&d->rg));
+        if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            tgo__task *reader = slot_fire(&d->rg);
+            if (reader && (e & EPOLLIN) && atomic_load_explicit(&d->tcp, memory_order_relaxed))
+                tgo__policy_data_arrived(reader, fd);
+            push(&list, reader);
+        }
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             push(&list, slot_fire(&d->wg));
     }

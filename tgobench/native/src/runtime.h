@@ -75,6 +75,7 @@ typedef struct tgo__task {
     uint8_t lat_sampled;
     uint8_t io_wakeup;        /* made runnable by the netpoller */
     uint8_t own_stack;        /* the first task: a stack of its own */
+    uint8_t at_data;          /* tgo: origin_p is where its socket's data came in */
     int16_t origin_p;         /* the P the task last ran on; -1 before */
     int saved_errno;          /* errno is per thread; a task may move */
     int wait_result;          /* set by the waker before readying */
@@ -215,6 +216,9 @@ void tgo__policy_ready(tgo__p *p, tgo__task *t);
 void tgo__policy_yield(tgo__p *p, tgo__task *t);
 /* Tasks the netpoller or timers made runnable, as a linked list. */
 void tgo__policy_inject(tgo__p *p, tgo__task *list);
+/* The netpoller is readying t because data arrived on the TCP socket fd
+ * (before the inject): the policy may note where that data is. */
+void tgo__policy_data_arrived(tgo__task *t, int fd);
 /* Overdue timers or fds were just injected while p still had work (the
  * core's poll_overdue, its stand-in for Go's sysmon): p's time slice ends,
  * and nothing the policy runs ahead of its queues may keep them waiting. */

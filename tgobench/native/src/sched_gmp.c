@@ -265,6 +265,13 @@ void tgo__policy_yield(tgo__p *p, tgo__task *t)
     tgo__wakep();
 }
 
+/* Go's netpoll does not ask where a socket's data came in. */
+void tgo__policy_data_arrived(tgo__task *t, int fd)
+{
+    (void)t;
+    (void)fd;
+}
+
 /* Go's injectglist: start one idle P per task, through the global queue;
  * the rest go to this P. */
 void tgo__policy_inject(tgo__p *p, tgo__task *list)
