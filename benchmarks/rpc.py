@@ -13,6 +13,9 @@ runtime and netpoller), and prints per implementation
     open lag      p99 of how late the senders woke for their requests: the
                   part of that latency spent before the request was written,
                   which is the runtime's timers rather than its echo path
+    same P        closed 64's share of replies that the client read on the P
+                  its server wrote them from: both ends of a connection on
+                  one CPU (tgo and gmp; Go's runtime cannot tell)
 
 Each repetition starts a fresh driver process per implementation, answers
 one discarded warm-up request per figure, then measures; repetitions rotate
@@ -25,6 +28,13 @@ With --unpinned, a fourth column runs tgo with its workers unpinned
 (TGOBENCH_PIN=0): everything else tgo does, without the pinning, so that
 what the pinning alone costs or gains shows beside it.
 
+With --bare, each repetition also runs bare_echo.c, the same echo (64
+connections, 64-byte messages, closed loop) in plain threads without a
+runtime: one thread holding both ends of every connection; one thread per
+P, each holding both ends of its share; and two threads, one holding the
+client ends and the other the server ends. They give the kernel's floor,
+and what it costs when a connection's two ends run on different CPUs.
+
 With --open-loops K, each repetition measures the open loop K times in its
 warmed driver process, and a row `open q90` gives the p99 that one loop in
 ten exceeds: how often a loop's tail is set by a stall, which the median
@@ -32,15 +42,18 @@ hides and one max overstates.
 
 Usage: python benchmarks/rpc.py [--reps 5] [--driver-dir DIR] [--procs N]
                                 [--open-rate 20000] [--open-loops 1]
-                                [--no-go] [--unpinned]
+                                [--no-go] [--unpinned] [--bare]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,9 +82,13 @@ class Figure:
     higher_is_better: bool
     metric: str = "latency_ns"  # for p99 figures: which histogram
 
-    def value(self, answer: RunAnswer) -> float:
+    def value(self, answer: RunAnswer) -> float | None:
+        """The figure from one answer; None where the driver does not report it."""
         if self.unit == "req/s":
             return float(answer.metrics["throughput_per_s"])
+        if self.unit == "%":
+            share = answer.metrics.get(self.metric)
+            return None if share is None else 100.0 * float(share)
         return float(answer.metrics[self.metric]["p99"]) / 1000.0  # µs
 
 
@@ -95,10 +112,57 @@ FIGURES = (
     Figure("open", "open", "req/s", True),
     Figure("open", "open", "p99 µs", False),
     Figure("open lag", "open", "p99 µs", False, "send_lag_ns"),
+    Figure("same P", "closed 64", "%", True, "same_p_share"),
 )
 
 
 UNPINNED = "tgo-unpinned"  # tgo under TGOBENCH_PIN=0
+BARE = "bare"              # bare_echo.c's runs, in the rotation with the drivers
+BARE_SOURCE = Path(__file__).with_name("bare_echo.c")
+
+
+def bare_runs(threads: int) -> dict[str, list[str]]:
+    """bare_echo's runs, by label: closed 64's shape (64 connections, 2000
+    requests each)."""
+    return {
+        "1 thread, both ends of every connection": ["together", "64", "2000", "1"],
+        f"{threads} threads, both ends of their own": ["together", "64", "2000", str(threads)],
+        "2 threads, clients in one, servers in other": ["split", "64", "2000"],
+    }
+
+
+def build_bare(directory: Path) -> Path:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise UserError("--bare needs a C compiler to build benchmarks/bare_echo.c",
+                        "install gcc (apt-get install gcc), or leave out --bare")
+    exe = directory / "bare_echo"
+    built = subprocess.run([cc, "-O2", "-pthread", "-o", str(exe), str(BARE_SOURCE)],
+                           capture_output=True, text=True, check=False)
+    if built.returncode != 0:
+        raise UserError(f"building {BARE_SOURCE} failed:\n{built.stderr.strip()}",
+                        "fix the compiler setup, or leave out --bare")
+    return exe
+
+
+def measure_bare(exe: Path, runs: dict[str, list[str]]) -> dict[str, float]:
+    """One repetition of bare_echo's runs: req/s by label."""
+    rates = {}
+    for label, argv in runs.items():
+        done = subprocess.run([str(exe), *argv], capture_output=True, text=True,
+                              timeout=REQUEST_TIMEOUT_S, check=False)
+        if done.returncode != 0 or not done.stdout.startswith("req/s "):
+            raise UserError(f"bare_echo {' '.join(argv)} failed: {done.stderr.strip()}",
+                            "see the message; bare_echo checks every reply")
+        rates[label] = float(done.stdout.split()[1])
+    return rates
+
+
+def print_bare(results: dict[str, list[float]]) -> None:
+    print("bare epoll echo without a runtime (bare_echo.c), closed 64's shape, req/s "
+          "median [min-max]:")
+    for label, values in results.items():
+        print(f"  {label:<46} {spread(values, fmt)[1]:>27}")
 
 
 def measure(impl: str, executable: Path, all_runs: tuple[Run, ...], procs: int | None,
@@ -143,12 +207,17 @@ def main(argv: list[str] | None = None) -> int:
                              "more in all, a row gives the p99 one loop in ten exceeds")
     parser.add_argument("--unpinned", action="store_true",
                         help=f"add {UNPINNED}: tgo with its workers unpinned (TGOBENCH_PIN=0)")
+    parser.add_argument("--bare", action="store_true",
+                        help="add the same echo in plain threads, without a runtime "
+                             "(bare_echo.c, built with cc)")
     args = parser.parse_args(argv)
     check_reps(parser, args)
     if args.open_loops < 1:
         parser.error(f"--open-loops must be at least 1, got {args.open_loops}")
 
     all_runs = runs(args.open_rate)
+    threads = args.procs or len(os.sched_getaffinity(0))
+    bare: dict[str, list[float]] = {label: [] for label in bare_runs(threads)}
     try:
         executables, go_note = implementation_drivers(args)
         if args.unpinned:
@@ -157,11 +226,18 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, dict[int, list[float]]] = {i: {k: [] for k in range(len(FIGURES))}
                                                       for i in impls}
         hellos = {}
-        for impl in interleaved(impls, args.reps):
-            hellos[impl], answers = measure(impl, executables[impl], all_runs, args.procs,
-                                            args.open_loops)
-            for k, figure in enumerate(FIGURES):
-                results[impl][k] += [figure.value(answer) for answer in answers[figure.run]]
+        with tempfile.TemporaryDirectory(prefix="tgobench-bare-") as build_dir:
+            bare_exe = build_bare(Path(build_dir)) if args.bare else None
+            for impl in interleaved(impls + ((BARE,) if bare_exe else ()), args.reps):
+                if impl == BARE:
+                    for label, rate in measure_bare(bare_exe, bare_runs(threads)).items():
+                        bare[label].append(rate)
+                    continue
+                hellos[impl], answers = measure(impl, executables[impl], all_runs, args.procs,
+                                                args.open_loops)
+                for k, figure in enumerate(FIGURES):
+                    values = (figure.value(answer) for answer in answers[figure.run])
+                    results[impl][k] += [v for v in values if v is not None]
     except UserError as exc:
         return report_error(exc)
 
@@ -176,11 +252,12 @@ def main(argv: list[str] | None = None) -> int:
               + f" {'tgo/gmp':>8}" + (f" {'tgo/go':>7}" if "go" in impls else ""))
     print(header)
     print("-" * len(header))
-    medians: dict[str, dict[int, float]] = {i: {} for i in impls}
+    medians: dict[str, dict[int, float | None]] = {i: {} for i in impls}
     for k, figure in enumerate(FIGURES):
         cells = {}
         for impl in impls:
-            medians[impl][k], cells[impl] = spread(results[impl][k], fmt)
+            medians[impl][k], cells[impl] = (spread(results[impl][k], fmt) if results[impl][k]
+                                             else (None, "-"))
         print(table_line(figure.label, figure.unit, cells, {i: medians[i][k] for i in impls}, width))
     open_p99 = FIGURES.index(Figure("open", "open", "p99 µs", False))
     if args.reps * args.open_loops >= 10:
@@ -190,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         print("open q90: the open-loop p99 that one loop in ten exceeds")
     print("req/s: a ratio above 1 is tgo faster; p99: a ratio below 1 is tgo's tail lower.")
     print("open lag: how late the senders woke (timers and the poller), part of open's p99")
+    print("same P: closed 64's replies read on the P that served them (Go cannot tell)")
+    if args.bare:
+        print_bare(bare)
     slow = [i for i in impls if medians[i][4] < 0.95 * args.open_rate]
     if slow:
         print(f"warning: {', '.join(slow)} did not sustain the open loop's {args.open_rate} "
