@@ -50,6 +50,8 @@ def _metrics(workload: str, impl: str, ns: float, rng: random.Random,
             lat = metrics["latency_ns"]
             metrics["send_lag_ns"] = {"p50": 0 if impl == "tgo" else lat["p50"] / 4,
                                       "p99": lat["p99"] / 2, "max": lat["max"] / 2}
+        elif impl != "go":  # a share of replies on the serving P; Go's driver cannot tell
+            metrics["same_p_share"] = 1.0 if impl == "tgo" else 0.5
     return metrics
 
 
@@ -288,6 +290,14 @@ def test_open_loop_latency_has_its_send_lag_dotted_beside_it(tmp_path):
     rows = {(row[0], row[1]): row[2:] for row in latency.tables[0].rows}
     (tgo_lag,) = [cells for (_, impl), cells in rows.items() if impl == "tgo send lag"]
     assert tgo_lag[0] == "0 ns" and tgo_lag[1] == "—"  # p50, and p90, which it has not
+
+
+def test_closed_loops_show_how_often_a_reply_was_read_on_the_p_that_served_it(tmp_path):
+    built = report.build_report([results.load(write_results(tmp_path / "r.json", quick_ids()))])
+    latency = next(s for s in built.sections if s.key == "latency")
+    (shares,) = [t for t in latency.tables if "replies read on the P that served them" in t.columns]
+    assert shares.rows == [["conns=4, requests=50 · all · p2", "tgo", "100.0%"],
+                           ["conns=4, requests=50 · all · p2", "gmp", "50.0%"]]
 
 
 def test_claims_put_measurements_beside_the_seed(tmp_path):

@@ -431,6 +431,14 @@ def latency_section(entries: list[_Entry], colours: dict[str, str]) -> Section |
                                      for v in (*points.values(), *lag.values()) if v > 0])
         section.figures.append(_figure(fig))
     section.tables.append(table)
+    shares = [[e.variant, e.impl, f"{100 * statistics.median(values):.1f}%"]
+              for e, _, _ in curves if (values := _metric_values(e, "same_p_share"))]
+    if shares:
+        section.tables.append(Table(
+            ["variant", "implementation", "replies read on the P that served them"], shares,
+            "A closed loop's share of replies (every 16th is sampled) that the client read on the "
+            "P whose server task wrote them, median over runs: both ends of a connection on one "
+            "CPU, whose caches then hold the socket's data. The Go driver cannot tell."))
     return section
 
 
