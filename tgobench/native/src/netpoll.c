@@ -58,6 +58,7 @@ typedef struct pollfd_desc {
     _Atomic bool tcp;           /* a TCP socket, learnt at registration */
     _Atomic bool drained;       /* the last read came back short: wait first */
     _Atomic bool hung_up;       /* EPOLLRDHUP, HUP or ERR reported: no more marks */
+    _Atomic uint32_t memo;      /* the policy's (tgo__policy_data_arrived) */
 } pollfd_desc;
 
 static struct {
@@ -292,7 +293,7 @@ tgo__task *tgo__netpoll(uint64_t timeout_ns)
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
             tgo__task *reader = slot_fire(&d->rg);
             if (reader && (e & EPOLLIN) && atomic_load_explicit(&d->tcp, memory_order_relaxed))
-                tgo__policy_data_arrived(reader, fd);
+                tgo__policy_data_arrived(reader, fd, &d->memo);
             push(&list, reader);
         }
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
@@ -429,6 +430,7 @@ int tgo_close(int fd)
     atomic_store(&d->wg, SLOT_EMPTY);
     atomic_store(&d->drained, false);
     atomic_store(&d->hung_up, false);
+    atomic_store(&d->memo, 0);
     atomic_fetch_add(&d->seq, 1); /* drop events still queued for the old fd */
     return close(fd) == 0 ? 0 : -errno;
 }

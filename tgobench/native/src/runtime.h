@@ -217,8 +217,9 @@ void tgo__policy_yield(tgo__p *p, tgo__task *t);
 /* Tasks the netpoller or timers made runnable, as a linked list. */
 void tgo__policy_inject(tgo__p *p, tgo__task *list);
 /* The netpoller is readying t because data arrived on the TCP socket fd
- * (before the inject): the policy may note where that data is. */
-void tgo__policy_data_arrived(tgo__task *t, int fd);
+ * (before the inject): the policy may note where that data is. memo is the
+ * policy's word for fd, 0 when the fd is new; one poller at a time. */
+void tgo__policy_data_arrived(tgo__task *t, int fd, _Atomic uint32_t *memo);
 /* Overdue timers or fds were just injected while p still had work (the
  * core's poll_overdue, its stand-in for Go's sysmon): p's time slice ends,
  * and nothing the policy runs ahead of its queues may keep them waiting. */

@@ -266,10 +266,11 @@ void tgo__policy_yield(tgo__p *p, tgo__task *t)
 }
 
 /* Go's netpoll does not ask where a socket's data came in. */
-void tgo__policy_data_arrived(tgo__task *t, int fd)
+void tgo__policy_data_arrived(tgo__task *t, int fd, _Atomic uint32_t *memo)
 {
     (void)t;
     (void)fd;
+    (void)memo;
 }
 
 /* Go's injectglist: start one idle P per task, through the global queue;
