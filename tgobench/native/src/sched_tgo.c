@@ -50,12 +50,12 @@
  *
  * Why the data's CPU: a loopback echo on two CPUs costs twice the CPU time
  * per request when a connection's two ends run on different CPUs (every
- * socket buffer then crosses between caches): 64 connections, clients and
- * servers in two threads of a bare epoll loop, 307k requests/s; each thread
- * with both ends of its own connections, 660k. On loopback the data comes
- * in on the writer's CPU, so following it puts both ends on one P; over a
- * network it is the CPU that took the packets, as receive flow steering
- * does from the kernel's side.
+ * socket buffer then crosses between caches): benchmarks/bare_echo.c, 64
+ * connections, clients and servers in two threads, 289k requests/s; each
+ * thread with both ends of its own connections, 583k. On loopback the data
+ * comes in on the writer's CPU, so following it puts both ends on one P;
+ * over a network it is the CPU that took the packets, as receive flow
+ * steering does from the kernel's side.
  *
  * findRunnable, in order
  *   1. urgent, ring, inbox, batch of this P (tgo__policy_take_local, which
