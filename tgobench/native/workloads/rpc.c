@@ -62,8 +62,8 @@ static const wl_param_spec params[] = {
 };
 
 /* One connection's client side. In the open loop the sender writes `out`
- * and the receiver reads into `in` and builds the expected reply in `want`. */
-/* A cache line or two each: clients on different Ps write theirs per request. */
+ * and the receiver reads into `in` and builds the expected reply in `want`.
+ * Cache lines of its own: clients on different Ps write theirs per request. */
 typedef struct rpc_client {
     int id;
     uint64_t requests;            /* in a loop; open: those due within the duration */
