@@ -83,6 +83,10 @@ def test_small_run_checks_out(driver, workload, procs, stack_size):
         assert metrics["result"] == fib(params["n"])
     if workload == "parked":
         assert metrics["rss_kib_per_task"] > 0
+    if workload == "chan":
+        assert 0 <= metrics["same_p_share"] <= 1
+        if procs == 1:
+            assert metrics["same_p_share"] == 1.0
     if workload == "skew":
         assert 1.0 <= metrics["balance"] <= procs + 1e-9
         if procs == 1:
@@ -91,6 +95,18 @@ def test_small_run_checks_out(driver, workload, procs, stack_size):
         # every task the workload counts was spawned and run through the runtime
         assert metrics["counters"]["tasks_spawned"] >= answer["ops"]
         assert metrics["counters"]["tasks_run"] >= answer["ops"]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs for two Ps")
+def test_gmp_keeps_a_ping_pong_on_one_p(driver_dir):
+    """gmp readies a woken task in the waker's runnext, as Go does, so the
+    two tasks of chan answer each other on one P even with two; a steal
+    that parts them is undone by the next wake-up."""
+    with Driver(driver_path("gmp", driver_dir)) as d:
+        answer = run(d, "chan", {"rounds": 20000}, loops=1, procs=2)
+        assert answer["ok"] is True, answer
+        assert answer["metrics"]["same_p_share"] > 0.9, answer["metrics"]
+        assert d.close() == 0, d.stderr
 
 
 def test_spawn_tree_refuses_more_than_1e8_nodes(driver):

@@ -2,11 +2,18 @@
  * chan - ping-pong over two unbuffered channels: the loop's task sends i,
  * a second task answers i+1, R times. Both sides check every value; the
  * value is per round trip (two rendezvous, two wake-ups).
+ *
+ * same_p_share: of every SAME_P_SAMPLE-th round, the share in which the
+ * loop's task got its answer on the P the answer was sent from. Both tasks
+ * on one P and the two on two Ps are two regimes, an order of magnitude
+ * apart where wake-ups go back to their origin (tgo); a loop's time is
+ * their mixture, and this says in what proportion.
  */
 #include "workload.h"
 #include "wl_util.h"
 
 enum { P_ROUNDS };
+enum { SAME_P_SAMPLE = 16 };
 
 static const wl_param_spec params[] = {
     [P_ROUNDS] = {"rounds", WL_INT, 200000, 1, 1e9, NULL, NULL,
@@ -18,6 +25,9 @@ static struct {
     tgo_wg *done;
     uint64_t rounds;
     _Atomic uint64_t pong_bad;   /* 0, or 1 + the round pong saw wrong */
+    /* the P pong last answered from, on a line of its own: pong writes it
+     * every round, ping reads it in one round of SAME_P_SAMPLE */
+    _Alignas(64) _Atomic int pong_p;
 } st;
 
 static void pong_task(void *arg)
@@ -32,6 +42,7 @@ static void pong_task(void *arg)
             break;
         }
         v = i + 1;
+        atomic_store_explicit(&st.pong_p, tgo_current_p(), memory_order_relaxed);
         if (tgo_chan_send(st.pong, &v) != 0)
             break;
     }
@@ -62,6 +73,7 @@ static int chan_loop(const wl_args *args, wl_loop_out *out)
     }
     uint64_t bad_round = 0, bad_value = 0;
     uint64_t closed_round = 0;           /* 0, or 1 + the round a channel closed */
+    uint64_t sampled = 0, same_p = 0;
     for (uint64_t i = 0; i < st.rounds; i++) {
         uint64_t v = i;
         if (tgo_chan_send(st.ping, &v) != 0 || tgo_chan_recv(st.pong, &v) != 0) {
@@ -72,6 +84,10 @@ static int chan_loop(const wl_args *args, wl_loop_out *out)
             bad_round = i + 1;
             bad_value = v;
             break;
+        }
+        if (i % SAME_P_SAMPLE == 0) {
+            sampled++;
+            same_p += atomic_load_explicit(&st.pong_p, memory_order_relaxed) == tgo_current_p();
         }
     }
     tgo_chan_close(st.ping);             /* releases pong if we stopped early */
@@ -95,6 +111,7 @@ static int chan_loop(const wl_args *args, wl_loop_out *out)
     } else {
         out->elapsed_ns = t1 - t0;
         out->ops = st.rounds;
+        wl_metric_add(out, "same_p_share", (double)same_p / (double)sampled, false);
     }
 out_free:
     if (st.done)
