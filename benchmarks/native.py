@@ -25,7 +25,9 @@ repetition, with spinning off. With spinning, tgo's return-to-origin rule
 sends each woken task to the other CPU, whose P is spinning; with it off,
 that P is asleep, the waker's P steals the task back and both tasks stay
 there, so the two rows show what the rule costs. Go has no such setting and
-no figure in that row.
+no figure in that row. Under the table, each chan row's same P gives the
+share of rounds (sampled, in the last loop) that the C drivers answered on
+one P: how much of the row is each regime.
 
 Usage: python benchmarks/native.py [--reps 5] [--driver-dir DIR] [--procs N] [--no-go]
 """
@@ -82,6 +84,9 @@ FIGURES = (
 )
 
 
+SAME_P = " same P"  # suffix of the label of a figure's same_p_share, in %
+
+
 def params_for(figure: Figure, impl: str) -> dict:
     """The figure's parameters; the Go driver takes no stack size."""
     return {k: v for k, v in figure.params.items() if impl != "go" or k != "stack_size"}
@@ -128,6 +133,8 @@ def measure(executable: Path, impl: str, procs: int | None) -> tuple[dict, dict[
                 answer = driver.run(figure.workload, params_for(figure, impl), figure.loops,
                                     procs, REQUEST_TIMEOUT_S)
                 values[figure.label] = figure.value(answer)
+                if "same_p_share" in answer.metrics:
+                    values[figure.label + SAME_P] = 100.0 * answer.metrics["same_p_share"]
                 hello["procs_used"] = answer.procs
     return hello, values
 
@@ -156,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         for impl in interleaved(impls, args.reps):
             hellos[impl], values = measure(executables[impl], impl, args.procs)
             for label, value in values.items():
-                results[impl][label].append(value)
+                results[impl].setdefault(label, []).append(value)
     except UserError as exc:
         return report_error(exc)
 
@@ -180,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
             line += f" {ratio(medians['tgo'], medians['go']):>7}"
         target = "-" if figure.target is None else "<= " + fmt(figure.target)
         print(line + f" {target:>7}")
+    for figure in FIGURES:
+        shares = {i: results[i][figure.label + SAME_P] for i in impls
+                  if results[i].get(figure.label + SAME_P)}
+        if shares:
+            print(f"{figure.label + SAME_P}, % of rounds answered on one P: " + ", ".join(
+                f"{i} {spread(v, fmt)[1]}" for i, v in shares.items()))
     print("chan spin 0: tgo and gmp with idle Ps parking at once (TGOBENCH_SPIN_NS=0)"
           + ("; Go has no such setting" if "go" in impls else ""))
     if "go" in impls:
