@@ -124,11 +124,12 @@ BARE_SOURCE = Path(__file__).with_name("bare_echo.c")
 def bare_runs(threads: int) -> dict[str, list[str]]:
     """bare_echo's runs, by label: closed 64's shape (64 connections, 2000
     requests each)."""
-    return {
-        "1 thread, both ends of every connection": ["together", "64", "2000", "1"],
-        f"{threads} threads, both ends of their own": ["together", "64", "2000", str(threads)],
-        "2 threads, clients in one, servers in other": ["split", "64", "2000"],
-    }
+    runs = {"1 thread, both ends of every connection": ["together", "64", "2000", "1"]}
+    if threads > 1:
+        runs[f"{threads} threads, both ends of their own"] = ["together", "64", "2000",
+                                                             str(threads)]
+    runs["2 threads, clients in one, servers in other"] = ["split", "64", "2000"]
+    return runs
 
 
 def build_bare(directory: Path) -> Path:
