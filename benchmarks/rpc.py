@@ -217,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--open-loops must be at least 1, got {args.open_loops}")
 
     all_runs = runs(args.open_rate)
-    threads = args.procs or len(os.sched_getaffinity(0))
-    bare: dict[str, list[float]] = {label: [] for label in bare_runs(threads)}
+    bare_cases = bare_runs(args.procs or len(os.sched_getaffinity(0)))
+    bare: dict[str, list[float]] = {label: [] for label in bare_cases}
     try:
         executables, go_note = implementation_drivers(args)
         if args.unpinned:
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             bare_exe = build_bare(Path(build_dir)) if args.bare else None
             for impl in interleaved(impls + ((BARE,) if bare_exe else ()), args.reps):
                 if impl == BARE:
-                    for label, rate in measure_bare(bare_exe, bare_runs(threads)).items():
+                    for label, rate in measure_bare(bare_exe, bare_cases).items():
                         bare[label].append(rate)
                     continue
                 hellos[impl], answers = measure(impl, executables[impl], all_runs, args.procs,
