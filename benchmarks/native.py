@@ -21,13 +21,15 @@ size to choose: its parked figure is with its own stacks, which start at
 2 KiB.
 
 The second chan row runs the C drivers in a second process of each
-repetition, with spinning off. With spinning, tgo's return-to-origin rule
-sends each woken task to the other CPU, whose P is spinning; with it off,
-that P is asleep, the waker's P steals the task back and both tasks stay
-there, so the two rows show what the rule costs. Go has no such setting and
-no figure in that row. Under the table, each chan row's same P gives the
-share of rounds (sampled, in the last loop) that the C drivers answered on
-one P: how much of the row is each regime.
+repetition, with spinning off: an idle P then sleeps instead of looking
+for work, so the two rows show what a spinning P does to a ping-pong that
+one P could run alone. A spinning thief that takes the woken task parts the
+two tasks, and under tgo's return-to-origin rule they stay parted, every
+wake-up then crossing CPUs (1.5 us a round trip against 0.1); both policies
+make a thief wait before it takes the one task a running P is about to run.
+Go has no such setting and no figure in that row. Under the table, each
+chan row's same P gives the share of rounds (sampled, in the last loop)
+that the C drivers answered on one P: how much of the row is each regime.
 
 Usage: python benchmarks/native.py [--reps 5] [--driver-dir DIR] [--procs N] [--no-go]
 """

@@ -98,11 +98,15 @@ def test_small_run_checks_out(driver, workload, procs, stack_size):
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs for two Ps")
-def test_gmp_keeps_a_ping_pong_on_one_p(driver_dir):
-    """gmp readies a woken task in the waker's runnext, as Go does, so the
-    two tasks of chan answer each other on one P even with two; a steal
-    that parts them is undone by the next wake-up."""
-    with Driver(driver_path("gmp", driver_dir)) as d:
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_ping_pong_stays_on_one_p(driver_dir, impl):
+    """The two tasks of chan answer each other on one P even with two, and
+    the other P spinning (the default): a thief waits before it takes the
+    one task a running P is about to run (gmp: its runnext, as Go does;
+    tgo: a lone task in its ring). gmp readies a woken task on the waker's
+    P, so a steal that parts the two is undone by the next wake-up; tgo
+    readies it on its origin, which would keep them apart."""
+    with Driver(driver_path(impl, driver_dir)) as d:
         answer = run(d, "chan", {"rounds": 20000}, loops=1, procs=2)
         assert answer["ok"] is True, answer
         assert answer["metrics"]["same_p_share"] > 0.9, answer["metrics"]

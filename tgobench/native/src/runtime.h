@@ -187,6 +187,10 @@ bool tgo__idle_spin(tgo__p *p, uint64_t *idle_since);
 bool tgo__quiescent(void);              /* every task created has exited */
 bool tgo__shutting_down(void);
 uint64_t tgo__rand(tgo__p *p);          /* xorshift, per P */
+void tgo__pause_ns(uint64_t ns);        /* busy-wait, reading the clock */
+/* How long a thief waits before it takes the task that a running P is about
+ * to run itself (proc.go's runqsteal: usleep(3) before taking runnext). */
+enum { TGO__STEAL_PAUSE_NS = 3000 };
 /* Expired timers and ready fds, without blocking, as a list of tasks that
  * are already RUNNABLE; the policy decides where they go. */
 tgo__task *tgo__poll_nonblocking(tgo__p *p);

@@ -513,9 +513,9 @@ tgo__task *tgo__readied_list(tgo__p *p, tgo__task *list, uint64_t *counter)
 
 /* ---- running a task ------------------------------------------------------ */
 
-static void slow_switch(void)
+void tgo__pause_ns(uint64_t ns)
 {
-    uint64_t until = tgo_now_ns() + tgo__slow_switch_ns;
+    uint64_t until = tgo_now_ns() + ns;
     while (tgo_now_ns() < until)
         cpu_relax();
 }
@@ -546,7 +546,7 @@ static void begin_run(tgo__p *p, tgo__task *t, bool inherit_slice)
     p->cur = t;
     p->c.switches++;
     if (TGO__UNLIKELY(tgo__slow_switch_ns))
-        slow_switch();
+        tgo__pause_ns(tgo__slow_switch_ns);
 }
 
 /* On g0: run t until a task (t, or one t switched to directly) comes back

@@ -47,7 +47,6 @@ enum {
     RUNQ_SIZE = TGO__RUNQ_SIZE,
     GLOBAL_FAIRNESS_TICKS = 61,
     STEAL_ROUNDS = 4,
-    RUNNEXT_STEAL_PAUSE_NS = 3000,
 };
 
 typedef struct gmp_p {
@@ -135,13 +134,6 @@ static bool runq_empty(tgo__p *p)
     return tgo__runq_len(&gp(p)->runq) == 0 && !atomic_load(&gp(p)->runnext);
 }
 
-static void pause_ns(uint64_t ns)
-{
-    uint64_t until = tgo_now_ns() + ns;
-    while (tgo_now_ns() < until)
-        ;
-}
-
 /* Half of victim's ring into batch, or, on the last round, its runnext. */
 static uint32_t runq_grab(tgo__p *victim, tgo__task **batch, bool steal_runnext)
 {
@@ -152,7 +144,7 @@ static uint32_t runq_grab(tgo__p *victim, tgo__task **batch, bool steal_runnext)
     if (!next)
         return 0;
     /* the owner is about to run it: give it the chance first (proc.go) */
-    pause_ns(RUNNEXT_STEAL_PAUSE_NS);
+    tgo__pause_ns(TGO__STEAL_PAUSE_NS);
     if (!atomic_compare_exchange_strong(&gp(victim)->runnext, &next, NULL))
         return 0;
     batch[0] = next;
