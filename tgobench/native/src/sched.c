@@ -718,10 +718,10 @@ bool tgo__idle_spin(tgo__p *p, uint64_t *idle_since)
     }
     /* back off between scans: a spinner that rereads other Ps' queue
      * indices in a tight loop steals their cache lines from their owners.
-     * 32 pauses, about 0.3 us here: against 4, tgo's ping-pong on the other
-     * P went from 119 to 97 ns a round trip and its closed rpc loop 3%
-     * faster, with the open loop's p99 and mixed unchanged; 128 made the
-     * open loop's send lag later. */
+     * 32 pauses, about 0.3 us here: against 4, tgo's ping-pong with the
+     * other P spinning went from 119 to 97 ns a round trip and its closed
+     * rpc loop 3% faster, with the open loop's p99 and mixed unchanged;
+     * 128 (1.3 us) made the open loop's send lag p99 about 7 us later. */
     for (int i = 0; i < IDLE_BACKOFF_PAUSES; i++)
         cpu_relax();
     return true;
