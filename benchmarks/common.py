@@ -1,15 +1,17 @@
 """What the benchmark scripts share: their options, finding the drivers (the
-C ones, and Go's where it builds), the interleaved order of repetitions, the
-median [min-max] cell of repeated figures and the ratio of two medians, the
-machine line, and how a user mistake ends a script (exit 2, the problem and
-its fix)."""
+C ones, and Go's where it builds), building a helper program in C, the
+interleaved order of repetitions, the median [min-max] cell of repeated
+figures and the ratio of two medians, the machine line, and how a user
+mistake ends a script (exit 2, the problem and its fix)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
@@ -60,6 +62,21 @@ def implementation_drivers(args: argparse.Namespace) -> tuple[dict[str, Path], s
     except UserError as exc:
         return executables, f"not available: {exc.problem}"
     return executables, "built by tgobench.godriver"
+
+
+def build_c(sources: list[Path], exe: Path, option: str) -> Path:
+    """Compile sources into exe with cc -O2; `option` is the script option
+    that asked for it, named in the fix when there is no compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise UserError(f"{option} needs a C compiler to build {sources[0].name}",
+                        f"install gcc (apt-get install gcc), or leave out {option}")
+    built = subprocess.run([cc, "-O2", "-pthread", "-o", str(exe), *map(str, sources)],
+                           capture_output=True, text=True, check=False)
+    if built.returncode != 0:
+        raise UserError(f"building {sources[0]} failed:\n{built.stderr.strip()}",
+                        f"fix the compiler setup, or leave out {option}")
+    return exe
 
 
 def interleaved(impls: tuple[str, ...], reps: int) -> Iterator[str]:

@@ -31,18 +31,29 @@ Go has no such setting and no figure in that row. Under the table, each
 chan row's same P gives the share of rounds (sampled, in the last loop)
 that the C drivers answered on one P: how much of the row is each regime.
 
+With --floors, each repetition also runs floors.c: what this machine
+charges for a bare context switch, an uncontended lock, exchange and
+compare-and-swap, and a lock word handed between two CPUs, each alone in a
+tight loop. Under the table, chan's floor per policy is the sum of those a
+round trip cannot do without (CHAN_ROUND_TRIP): the least its figure could
+be before any of the runtime's own bookkeeping.
+
 Usage: python benchmarks/native.py [--reps 5] [--driver-dir DIR] [--procs N] [--no-go]
+                                   [--floors]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import (REQUEST_TIMEOUT_S, add_common_options, check_reps, go_line,
+from common import (REQUEST_TIMEOUT_S, add_common_options, build_c, check_reps, go_line,
                     implementation_drivers, interleaved, machine_line, ratio, report_error,
                     spread)
 
@@ -87,6 +98,28 @@ FIGURES = (
 
 
 SAME_P = " same P"  # suffix of the label of a figure's same_p_share, in %
+
+FLOORS = "floors"      # floors.c's runs, in the rotation with the drivers
+FLOORS_SOURCE = Path(__file__).with_name("floors.c")
+CTX_SOURCES = {"x86_64": "ctx_x86_64.S", "aarch64": "ctx_aarch64.S"}
+FLOOR_LABELS = {
+    "switch": "bare context switch (the runtime's assembly)",
+    "lock": "lock taken and released, uncontended",
+    "exchange": "atomic exchange, uncontended",
+    "cas": "compare-and-swap, uncontended",
+    "handoff": "lock word handed to another CPU",
+}
+
+# What one chan round trip does of floors.c's operations, counted from the
+# code (1 P, both tasks on it): each of its four channel operations takes
+# the channel's lock; each of the two answers switches straight to the task
+# it woke; taking that task from the P's queues is a compare-and-swap (tgo's
+# ring, gmp's runnext), since thieves take from them too; and gmp puts each
+# woken task in runnext with an exchange (Go: a compare-and-swap).
+CHAN_ROUND_TRIP = {
+    "tgo": {"lock": 4, "cas": 2, "switch": 2},
+    "gmp": {"lock": 4, "cas": 2, "exchange": 2, "switch": 2},
+}
 
 
 def params_for(figure: Figure, impl: str) -> dict:
@@ -141,6 +174,41 @@ def measure(executable: Path, impl: str, procs: int | None) -> tuple[dict, dict[
     return hello, values
 
 
+def build_floors(directory: Path) -> Path:
+    arch = platform.machine()
+    if arch not in CTX_SOURCES:
+        raise UserError(f"--floors has no context switch for {arch}",
+                        f"run it on {' or '.join(CTX_SOURCES)}, or leave out --floors")
+    ctx = Path(__file__).resolve().parents[1] / "tgobench/native/src" / CTX_SOURCES[arch]
+    return build_c([FLOORS_SOURCE, ctx], directory / "floors", "--floors")
+
+
+def measure_floors(exe: Path) -> dict[str, float]:
+    """One run of floors.c: ns per operation by name; none for the handoff
+    with fewer than two CPUs."""
+    done = subprocess.run([str(exe)], capture_output=True, text=True,
+                          timeout=REQUEST_TIMEOUT_S, check=False)
+    if done.returncode != 0:
+        raise UserError(f"floors failed: {done.stderr.strip()}",
+                        "see the message; floors checks every loop's count")
+    return {name: float(value) for name, value in
+            (line.split() for line in done.stdout.splitlines()) if value != "-"}
+
+
+def print_floors(floors: dict[str, list[float]]) -> None:
+    print("floors (floors.c), ns per operation, each alone in a tight loop, median [min-max]:")
+    for name, label in FLOOR_LABELS.items():
+        cell = row_cell(floors.get(name, []))[1]
+        print(f"  {name:<9} {label:<46} {cell:>22}")
+    medians = {name: row_cell(values)[0] for name, values in floors.items()}
+    parts = []
+    for policy, ops in CHAN_ROUND_TRIP.items():
+        total = sum(n * medians[op] for op, n in ops.items())
+        parts.append(f"{policy} {fmt(total)} ({', '.join(f'{n} {op}' for op, n in ops.items())})")
+    print("chan floor, ns per round trip, the sum of those operations a round trip does: "
+          + "; ".join(parts))
+
+
 def fmt(value: float) -> str:
     return f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
@@ -153,19 +221,29 @@ def row_cell(values: list[float]) -> tuple[float | None, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_options(parser, "repetitions per implementation (default 5)")
+    parser.add_argument("--floors", action="store_true",
+                        help="add what this machine charges for a switch, a lock and the "
+                             "like, and chan's floor (floors.c, built with cc)")
     args = parser.parse_args(argv)
     check_reps(parser, args)
 
+    floors: dict[str, list[float]] = {}
     try:
         executables, go_note = implementation_drivers(args)
         impls = tuple(executables)
         results: dict[str, dict[str, list[float]]] = {i: {f.label: [] for f in FIGURES}
                                                       for i in impls}
         hellos = {}
-        for impl in interleaved(impls, args.reps):
-            hellos[impl], values = measure(executables[impl], impl, args.procs)
-            for label, value in values.items():
-                results[impl].setdefault(label, []).append(value)
+        with tempfile.TemporaryDirectory(prefix="tgobench-floors-") as build_dir:
+            floors_exe = build_floors(Path(build_dir)) if args.floors else None
+            for impl in interleaved(impls + ((FLOORS,) if floors_exe else ()), args.reps):
+                if impl == FLOORS:
+                    for name, value in measure_floors(floors_exe).items():
+                        floors.setdefault(name, []).append(value)
+                    continue
+                hellos[impl], values = measure(executables[impl], impl, args.procs)
+                for label, value in values.items():
+                    results[impl].setdefault(label, []).append(value)
     except UserError as exc:
         return report_error(exc)
 
@@ -200,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     if "go" in impls:
         print("parked: Go with its own stacks (it takes no stack size), "
               "tgo and gmp with the 2 KiB class")
+    if args.floors:
+        print_floors(floors)
     return 0
 
 

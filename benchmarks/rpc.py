@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -57,7 +56,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import (REQUEST_TIMEOUT_S, add_common_options, check_reps, go_line,
+from common import (REQUEST_TIMEOUT_S, add_common_options, build_c, check_reps, go_line,
                     implementation_drivers, interleaved, machine_line, ratio, report_error,
                     spread)
 
@@ -133,17 +132,7 @@ def bare_runs(threads: int) -> dict[str, list[str]]:
 
 
 def build_bare(directory: Path) -> Path:
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        raise UserError("--bare needs a C compiler to build benchmarks/bare_echo.c",
-                        "install gcc (apt-get install gcc), or leave out --bare")
-    exe = directory / "bare_echo"
-    built = subprocess.run([cc, "-O2", "-pthread", "-o", str(exe), str(BARE_SOURCE)],
-                           capture_output=True, text=True, check=False)
-    if built.returncode != 0:
-        raise UserError(f"building {BARE_SOURCE} failed:\n{built.stderr.strip()}",
-                        "fix the compiler setup, or leave out --bare")
-    return exe
+    return build_c([BARE_SOURCE], directory / "bare_echo", "--bare")
 
 
 def measure_bare(exe: Path, runs: dict[str, list[str]]) -> dict[str, float]:
