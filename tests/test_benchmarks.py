@@ -1,15 +1,21 @@
 """benchmarks/floors.c as native.py --floors builds, runs and reads it: every
 operation priced, the handoff left out with one CPU, and chan's floor the
-sum of the operations a round trip is counted to do."""
+sum of the operations a round trip is counted to do, a count that callgrind
+confirms on each driver (x86-64)."""
 
 from __future__ import annotations
 
+import collections
 import os
+import platform
+import re
+import shutil
+import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import IMPLS, REPO, driver_path
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import native  # noqa: E402
@@ -51,3 +57,55 @@ def test_counted_operations_are_ones_floors_prices():
     priced = set(native.FLOOR_LABELS)
     assert all(set(ops) <= priced for ops in native.CHAN_ROUND_TRIP.values())
     assert set(native.CHAN_ROUND_TRIP) == {"tgo", "gmp"}
+
+
+def locked_instructions(disassembly: str) -> dict[int, str]:
+    """The address and mnemonic of each locked instruction in objdump's
+    disassembly: those with a lock prefix, and xchg with a memory operand
+    (locked implicitly)."""
+    found = {}
+    for line in disassembly.splitlines():
+        m = re.match(r"\s+([0-9a-f]+):\s+(lock\s+)?(\w+)\s+(\S+)", line)
+        if m and (m.group(2) or (m.group(3).startswith("xchg") and "(" in m.group(4))):
+            found[int(m.group(1), 16)] = m.group(3)
+    return found
+
+
+def locked_counts(exe, rounds: int, tmp_path) -> collections.Counter:
+    """How many times callgrind saw each locked mnemonic execute in one chan
+    loop of `rounds` round trips on one P."""
+    out = tmp_path / f"callgrind.{rounds}"
+    subprocess.run(["valgrind", "--tool=callgrind", "--dump-instr=yes", "--compress-pos=no",
+                    "--compress-strings=no", f"--callgrind-out-file={out}", str(exe), "run",
+                    "chan", "--rounds", str(rounds), "--procs", "1", "--loops", "1"],
+                   check=True, capture_output=True, timeout=300)
+    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(exe)], check=True,
+                         capture_output=True, text=True).stdout
+    locked = locked_instructions(dis)
+    counts: collections.Counter = collections.Counter()
+    after_calls = False
+    for line in out.read_text().splitlines():
+        if line.startswith("calls="):
+            after_calls = True     # the next cost line is a call's, not an instruction's
+            continue
+        m = re.match(r"0x([0-9a-f]+) \d+ (\d+)", line)
+        if m:
+            if not after_calls and int(m.group(1), 16) in locked:
+                counts[locked[int(m.group(1), 16)]] += int(m.group(2))
+            after_calls = False
+    return counts
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or not shutil.which("valgrind"),
+                    reason="counts x86-64 locked instructions with valgrind")
+@pytest.mark.parametrize("impl", IMPLS)
+def test_chan_round_trip_does_the_counted_locked_instructions(impl, tmp_path):
+    """The difference of two loop lengths leaves only what each round trip
+    does: its exchanges are the locks and gmp's runnext puts, its
+    compare-and-swaps the takes; a locked instruction added to the hot path
+    fails here until CHAN_ROUND_TRIP, and so chan's floor, counts it."""
+    exe = driver_path(impl)
+    short, long = locked_counts(exe, 2000, tmp_path), locked_counts(exe, 4000, tmp_path)
+    per_round_trip = {op: n / 2000 for op, n in (long - short).items()}  # drops the zeros
+    ops = native.CHAN_ROUND_TRIP[impl]
+    assert per_round_trip == {"xchg": ops["lock"] + ops.get("exchange", 0), "cmpxchg": ops["cas"]}
