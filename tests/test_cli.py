@@ -3,6 +3,7 @@ its module): `python -m tgobench` is the same program as `tgobench`."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -25,4 +26,5 @@ def test_python_m_tgobench_lists_every_command_under_its_name():
     assert done.returncode == 0, done.stderr
     assert "Usage: tgobench" in done.stdout
     for command in ("run", "compare", "report", "ci", "baseline", "list", "system", "topology"):
-        assert command in done.stdout
+        # a row of the command table: its name, then the gap before its help
+        assert re.search(rf"^\W*{command}\s{{2,}}\S", done.stdout, re.M), (command, done.stdout)
