@@ -11,9 +11,9 @@
  *   cas       an uncontended compare-and-swap (a take from a queue that
  *             thieves take from too)
  *   handoff   a lock word handed between two threads pinned to two CPUs:
- *             each handoff moves its cache line to the other CPU; what a
- *             lock costs when the CPUs take turns holding it, as two Ps
- *             do gmp's global queue's (needs two CPUs in the affinity mask)
+ *             each handoff moves its cache line to the other CPU, as when
+ *             two Ps take turns with gmp's global queue lock (needs two
+ *             CPUs in the affinity mask)
  *
  * Every value is nanoseconds per operation. A loop's result is checked
  * (the count every thread saw), so a broken loop is an error, not a figure.

@@ -110,8 +110,8 @@ FLOOR_LABELS = {
     "handoff": "lock word handed to another CPU",
 }
 
-# What one chan round trip does of floors.c's operations, counted from the
-# code (1 P, both tasks on it): each of its four channel operations takes
+# What one chan round trip does of floors.c's operations (1 P, both tasks on
+# it), as tests/test_benchmarks.py counts them with callgrind: each of its four channel operations takes
 # the channel's lock; each of the two answers switches straight to the task
 # it woke; taking that task from the P's queues is a compare-and-swap (tgo's
 # ring, gmp's runnext), since thieves take from them too; and gmp puts each
