@@ -110,12 +110,13 @@ FLOOR_LABELS = {
     "handoff": "lock word handed to another CPU",
 }
 
-# What one chan round trip does of floors.c's operations (1 P, both tasks on
-# it), as tests/test_benchmarks.py counts them with callgrind: each of its four channel operations takes
-# the channel's lock; each of the two answers switches straight to the task
-# it woke; taking that task from the P's queues is a compare-and-swap (tgo's
-# ring, gmp's runnext), since thieves take from them too; and gmp puts each
-# woken task in runnext with an exchange (Go: a compare-and-swap).
+# What one chan round trip does of floors.c's operations, with both tasks
+# on one P: each of its four channel operations takes the channel's lock;
+# each of the two answers switches straight to the task it woke; taking that
+# task from the P's queues is a compare-and-swap (tgo's ring, gmp's
+# runnext), since thieves take from them too; and gmp puts each woken task
+# in runnext with an exchange (Go: a compare-and-swap). The locked ones are
+# counted by callgrind in tests/test_benchmarks.py.
 CHAN_ROUND_TRIP = {
     "tgo": {"lock": 4, "cas": 2, "switch": 2},
     "gmp": {"lock": 4, "cas": 2, "exchange": 2, "switch": 2},
