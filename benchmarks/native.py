@@ -8,6 +8,7 @@ implementation,
     yield   4 tasks        ns per switch
     chan    ping-pong      ns per round trip
     chan    the same, with idle Ps parking at once (TGOBENCH_SPIN_NS=0)
+    chan    the same on one P
     parked  1M tasks       KiB of RSS per parked task (stack_size 2048)
 
 Each repetition starts a fresh driver process per implementation, answers
@@ -72,6 +73,7 @@ class Figure:
     size_param: str        # the parameter the warm-up shrinks
     spin_ns: int | None = None  # TGOBENCH_SPIN_NS of the C drivers; None: their default
     alone: bool = False    # measured in a driver process of its own, with no warm-up
+    procs: int | None = None  # Ps for this figure alone; None: --procs, or the driver's
 
     def value(self, answer: RunAnswer) -> float:
         return answer.elapsed_ns / answer.ops
@@ -89,6 +91,9 @@ FIGURES = (
     Figure("chan", "chan", {"rounds": 200_000}, 3, "ns/round trip", 60, "rounds"),
     Figure("chan spin 0", "chan", {"rounds": 200_000}, 3, "ns/round trip", None, "rounds",
            spin_ns=0),
+    # what --floors' chan floor is read against: both tasks on one P, no other
+    Figure("chan 1 P", "chan", {"rounds": 200_000}, 3, "ns/round trip", None, "rounds",
+           procs=1),
     # One loop, alone: the figure is the memory a parked task holds in a fresh
     # runtime. Go never frees a goroutine's descriptor, so after any earlier
     # request its parked tasks would reuse memory already in the baseline.
@@ -163,15 +168,17 @@ def measure(executable: Path, impl: str, procs: int | None) -> tuple[dict, dict[
         with DriverProcess(impl, executable, env=env) as driver:
             hello = driver.checked({"op": "hello"}, REQUEST_TIMEOUT_S)
             for figure in figures:
+                figure_procs = figure.procs or procs
                 if not figure.alone:
-                    driver.run(figure.workload, warmup_params(figure, impl), 1, procs,
+                    driver.run(figure.workload, warmup_params(figure, impl), 1, figure_procs,
                                REQUEST_TIMEOUT_S)
                 answer = driver.run(figure.workload, params_for(figure, impl), figure.loops,
-                                    procs, REQUEST_TIMEOUT_S)
+                                    figure_procs, REQUEST_TIMEOUT_S)
                 values[figure.label] = figure.value(answer)
-                if "same_p_share" in answer.metrics:
-                    values[figure.label + SAME_P] = 100.0 * answer.metrics["same_p_share"]
-                hello["procs_used"] = answer.procs
+                if figure.procs is None:
+                    hello["procs_used"] = answer.procs
+                    if "same_p_share" in answer.metrics:
+                        values[figure.label + SAME_P] = 100.0 * answer.metrics["same_p_share"]
     return hello, values
 
 
@@ -276,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{i} {spread(v, fmt)[1]}" for i, v in shares.items()))
     print("chan spin 0: tgo and gmp with idle Ps parking at once (TGOBENCH_SPIN_NS=0)"
           + ("; Go has no such setting" if "go" in impls else ""))
+    print("chan 1 P: the ping-pong with procs 1, no P besides the one running both tasks"
+          + ("; the setting of the chan floor below" if args.floors else ""))
     if "go" in impls:
         print("parked: Go with its own stacks (it takes no stack size), "
               "tgo and gmp with the 2 KiB class")
