@@ -3,8 +3,15 @@
  * hot path cannot avoid, each priced alone in a tight loop, so that a
  * runtime's figure can be read against the sum of its parts.
  *
- *   switch    one bare context switch: the runtime's own assembly
- *             (ctx_x86_64.S or ctx_aarch64.S), two contexts taking turns
+ *   switch    one bare context switch, the runtime's own assembly
+ *             (ctx_x86_64.S or ctx_aarch64.S), between two contexts that
+ *             switch from one call site, as two tasks do when one hands
+ *             the CPU straight to the other: the switch's return goes
+ *             where the CPU predicts it
+ *   switch_elsewhere
+ *             the same switch into a context suspended at another call
+ *             site, as between a task and its worker's own stack (g0):
+ *             the return is mispredicted
  *   lock      an uncontended spinlock taken and released as the runtime
  *             does (an exchange that acquires, a store that releases)
  *   exchange  an uncontended atomic exchange (gmp's put to runnext)
@@ -44,7 +51,7 @@ void tgo__ctx_make(ctx *c, void *stack_top, void (*entry)(void));
 
 static _Alignas(LINE) _Atomic uint32_t word;
 static _Alignas(LINE) _Atomic uint32_t turn;   /* handoff: whose turn, 0 or 1 */
-static _Alignas(LINE) uint64_t fiber_switches;
+static _Alignas(LINE) uint64_t switched[2];    /* switches made by each side */
 static ctx main_ctx, fiber_ctx;
 
 static noreturn void die(const char *what)
@@ -60,26 +67,52 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static noreturn void fiber(void)
+/* Both sides switch from here, so each switch returns to the call site it
+ * left from, as the runtime's tasks do in tgo__mcall. */
+__attribute__((noinline)) static void bounce(int side, ctx *self, ctx *other, int n)
+{
+    for (int i = 0; i < n; i++) {
+        switched[side]++;
+        tgo__ctx_switch(self, other);
+    }
+}
+
+static noreturn void fiber_bouncing(void)
+{
+    bounce(1, &fiber_ctx, &main_ctx, SWITCHES / 2);
+    die("the fiber was resumed after its last switch");
+}
+
+static noreturn void fiber_elsewhere(void)
 {
     for (;;) {
-        fiber_switches++;
+        switched[1]++;
         tgo__ctx_switch(&fiber_ctx, &main_ctx);
     }
 }
 
-static double price_switch(void)
+/* ns per switch between main and a fiber starting at entry; main switches
+ * from bounce() when same_site, else from a call site of its own. */
+static double price_switch(void (*entry)(void), bool same_site)
 {
     char *stack = malloc(STACK);
     if (!stack)
         die("out of memory for the fiber's stack");
-    tgo__ctx_make(&fiber_ctx, stack + STACK, fiber);
+    tgo__ctx_make(&fiber_ctx, stack + STACK, entry);
+    switched[0] = switched[1] = 0;
     uint64_t t0 = now_ns();
-    for (int i = 0; i < SWITCHES / 2; i++)
-        tgo__ctx_switch(&main_ctx, &fiber_ctx);
+    if (same_site) {
+        bounce(0, &main_ctx, &fiber_ctx, SWITCHES / 2);
+    } else {
+        for (int i = 0; i < SWITCHES / 2; i++) {
+            switched[0]++;
+            tgo__ctx_switch(&main_ctx, &fiber_ctx);
+        }
+    }
     uint64_t t1 = now_ns();
-    if (fiber_switches != SWITCHES / 2)
-        die("the fiber did not run once per switch into it");
+    /* the fiber's last switch back is the one main's last resumed from */
+    if (switched[0] != SWITCHES / 2 || switched[1] != SWITCHES / 2)
+        die("the two contexts did not take turns, one switch each");
     free(stack);
     return (double)(t1 - t0) / SWITCHES;
 }
@@ -172,7 +205,8 @@ static double price_handoff(void)
 
 int main(void)
 {
-    printf("switch %.3f\n", price_switch());
+    printf("switch %.3f\n", price_switch(fiber_bouncing, true));
+    printf("switch_elsewhere %.3f\n", price_switch(fiber_elsewhere, false));
     printf("lock %.3f\n", price_lock());
     printf("exchange %.3f\n", price_exchange());
     printf("cas %.3f\n", price_cas());

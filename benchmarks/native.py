@@ -33,9 +33,9 @@ chan row's same P gives the share of rounds (sampled, in the last loop)
 that the C drivers answered on one P: how much of the row is each regime.
 
 With --floors, each repetition also runs floors.c: what this machine
-charges for a bare context switch, an uncontended lock, exchange and
-compare-and-swap, and a lock word handed between two CPUs, each alone in a
-tight loop. Under the table, chan's floor per policy is the sum of those a
+charges for a bare context switch (into the call site it left from, and
+into another), an uncontended lock, exchange and compare-and-swap, and a
+lock word handed between two CPUs, each alone in a tight loop. Under the table, chan's floor per policy is the sum of those a
 round trip cannot do without (CHAN_ROUND_TRIP): the least its figure could
 be before any of the runtime's own bookkeeping.
 
@@ -108,7 +108,8 @@ FLOORS = "floors"      # floors.c's runs, in the rotation with the drivers
 FLOORS_SOURCE = Path(__file__).with_name("floors.c")
 CTX_SOURCES = {"x86_64": "ctx_x86_64.S", "aarch64": "ctx_aarch64.S"}
 FLOOR_LABELS = {
-    "switch": "bare context switch (the runtime's assembly)",
+    "switch": "context switch, task to task (the runtime's assembly)",
+    "switch_elsewhere": "the same, into another call site (as to g0)",
     "lock": "lock taken and released, uncontended",
     "exchange": "atomic exchange, uncontended",
     "cas": "compare-and-swap, uncontended",
@@ -117,11 +118,12 @@ FLOOR_LABELS = {
 
 # What one chan round trip does of floors.c's operations, with both tasks
 # on one P: each of its four channel operations takes the channel's lock;
-# each of the two answers switches straight to the task it woke; taking that
+# each of the two answers switches straight to the task it woke, from the
+# call site where that task is suspended (tgo__mcall); taking that
 # task from the P's queues is a compare-and-swap (tgo's ring, gmp's
 # runnext), since thieves take from them too; and gmp puts each woken task
-# in runnext with an exchange (Go: a compare-and-swap). The locked ones are
-# counted by callgrind in tests/test_benchmarks.py.
+# in runnext with an exchange (Go: a compare-and-swap). The switches and the
+# locked instructions are counted by callgrind in tests/test_benchmarks.py.
 CHAN_ROUND_TRIP = {
     "tgo": {"lock": 4, "cas": 2, "switch": 2},
     "gmp": {"lock": 4, "cas": 2, "exchange": 2, "switch": 2},
@@ -207,7 +209,7 @@ def print_floors(floors: dict[str, list[float]]) -> None:
     print("floors (floors.c), ns per operation, each alone in a tight loop, median [min-max]:")
     for name, label in FLOOR_LABELS.items():
         cell = row_cell(floors.get(name, []))[1]
-        print(f"  {name:<9} {label:<46} {cell:>22}")
+        print(f"  {name:<16} {label:<54} {cell:>18}")
     medians = {name: row_cell(values)[0] for name, values in floors.items()}
     parts = []
     for policy, ops in CHAN_ROUND_TRIP.items():

@@ -1,6 +1,6 @@
 """benchmarks/floors.c as native.py --floors builds, runs and reads it: every
 operation priced, the handoff left out with one CPU, and chan's floor the
-sum of the operations a round trip is counted to do, a count that callgrind
+sum of the operations a round trip is counted to do, counts that callgrind
 confirms on each driver (x86-64)."""
 
 from __future__ import annotations
@@ -59,21 +59,26 @@ def test_counted_operations_are_ones_floors_prices():
     assert set(native.CHAN_ROUND_TRIP) == {"tgo", "gmp"}
 
 
-def locked_instructions(disassembly: str) -> dict[int, str]:
-    """The address and mnemonic of each locked instruction in objdump's
-    disassembly: those with a lock prefix, and xchg with a memory operand
-    (locked implicitly)."""
-    found = {}
+def counted_instructions(disassembly: str) -> dict[int, str]:
+    """The instructions to count in objdump's disassembly, by address: the
+    first of tgo__ctx_switch ("switch"), and each locked one by mnemonic
+    (a lock prefix, or xchg with a memory operand, locked implicitly)."""
+    found, at_switch = {}, False
     for line in disassembly.splitlines():
+        if line.endswith(" <tgo__ctx_switch>:"):
+            at_switch = True
+            continue
         m = re.match(r"\s+([0-9a-f]+):\s+(lock\s+)?(\w+)\s+(\S+)", line)
-        if m and (m.group(2) or (m.group(3).startswith("xchg") and "(" in m.group(4))):
+        if m and at_switch:
+            found[int(m.group(1), 16)], at_switch = "switch", False
+        elif m and (m.group(2) or (m.group(3).startswith("xchg") and "(" in m.group(4))):
             found[int(m.group(1), 16)] = m.group(3)
     return found
 
 
-def locked_counts(exe, rounds: int, tmp_path) -> collections.Counter:
-    """How many times callgrind saw each locked mnemonic execute in one chan
-    loop of `rounds` round trips on one P."""
+def chan_counts(exe, rounds: int, tmp_path) -> collections.Counter:
+    """How many times callgrind saw each counted instruction execute in one
+    chan loop of `rounds` round trips on one P."""
     out = tmp_path / f"callgrind.{rounds}"
     subprocess.run(["valgrind", "--tool=callgrind", "--dump-instr=yes", "--compress-pos=no",
                     "--compress-strings=no", f"--callgrind-out-file={out}", str(exe), "run",
@@ -81,7 +86,8 @@ def locked_counts(exe, rounds: int, tmp_path) -> collections.Counter:
                    check=True, capture_output=True, timeout=300)
     dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(exe)], check=True,
                          capture_output=True, text=True).stdout
-    locked = locked_instructions(dis)
+    counted = counted_instructions(dis)
+    assert "switch" in counted.values(), "no tgo__ctx_switch in the driver's disassembly"
     counts: collections.Counter = collections.Counter()
     after_calls = False
     for line in out.read_text().splitlines():
@@ -90,8 +96,8 @@ def locked_counts(exe, rounds: int, tmp_path) -> collections.Counter:
             continue
         m = re.match(r"0x([0-9a-f]+) \d+ (\d+)", line)
         if m:
-            if not after_calls and int(m.group(1), 16) in locked:
-                counts[locked[int(m.group(1), 16)]] += int(m.group(2))
+            if not after_calls and int(m.group(1), 16) in counted:
+                counts[counted[int(m.group(1), 16)]] += int(m.group(2))
             after_calls = False
     return counts
 
@@ -99,13 +105,16 @@ def locked_counts(exe, rounds: int, tmp_path) -> collections.Counter:
 @pytest.mark.skipif(platform.machine() != "x86_64" or not shutil.which("valgrind"),
                     reason="counts x86-64 locked instructions with valgrind")
 @pytest.mark.parametrize("impl", IMPLS)
-def test_chan_round_trip_does_the_counted_locked_instructions(impl, tmp_path):
+def test_chan_round_trip_does_the_counted_switches_and_locked_instructions(impl, tmp_path):
     """The difference of two loop lengths leaves only what each round trip
-    does: its exchanges are the locks and gmp's runnext puts, its
-    compare-and-swaps the takes; a locked instruction added to the hot path
-    fails here until CHAN_ROUND_TRIP, and so chan's floor, counts it."""
+    does: two switches, each straight to the other task (through g0 it
+    would be four), exchanges for the locks and gmp's runnext puts, and
+    compare-and-swaps for the takes. A locked instruction or a switch added
+    to the hot path fails here until CHAN_ROUND_TRIP, and so chan's floor,
+    counts it."""
     exe = driver_path(impl)
-    short, long = locked_counts(exe, 2000, tmp_path), locked_counts(exe, 4000, tmp_path)
+    short, long = chan_counts(exe, 2000, tmp_path), chan_counts(exe, 4000, tmp_path)
     per_round_trip = {op: n / 2000 for op, n in (long - short).items()}  # drops the zeros
     ops = native.CHAN_ROUND_TRIP[impl]
-    assert per_round_trip == {"xchg": ops["lock"] + ops.get("exchange", 0), "cmpxchg": ops["cas"]}
+    assert per_round_trip == {"switch": ops["switch"], "cmpxchg": ops["cas"],
+                              "xchg": ops["lock"] + ops.get("exchange", 0)}
