@@ -224,14 +224,14 @@ tgo__task *tgo__policy_take_local(tgo__p *p, bool *inherit)
  * next to run there with its data in that P's cache; a thief that took it
  * at once parted every ping-pong across two CPUs, where return-to-origin
  * then kept it (chan, 2 Ps: 1.5 us a round trip, against 0.1 us on one). */
-static bool owner_ran_lone_task(tgo_p *v)
+static bool owner_ran_lone_task(tgo__p *victim)
 {
-    if (tgo__runq_len(&v->ring) != 1 || tgo__runq_len(&v->batch) != 0 ||
-        tgo__taskq_size(&v->inbox) != 0 || tgo__taskq_size(&v->urgent) != 0)
+    tgo__runq *ring = &tp(victim)->ring;
+    if (queued(victim) != 1 || tgo__runq_len(ring) != 1)
         return false;
-    uint32_t head = atomic_load(&v->ring.head);
+    uint32_t head = atomic_load(&ring->head);
     tgo__pause_ns(TGO__STEAL_PAUSE_NS);
-    return atomic_load(&v->ring.head) != head;
+    return atomic_load(&ring->head) != head;
 }
 
 /* Half of one of victim's queues, from the thieves' end (batch ring, ring,
@@ -241,7 +241,7 @@ static tgo__task *steal_from(tgo__p *p, tgo__p *victim, uint32_t *n_stolen)
     tgo__task *batch[HALF_RING];
     tgo_p *v = tp(victim);
     *n_stolen = 0;
-    if (owner_ran_lone_task(v))
+    if (owner_ran_lone_task(victim))
         return NULL;
     uint32_t n = tgo__runq_grab(&v->batch, batch, HALF_RING);
     if (!n)

@@ -159,8 +159,9 @@ static inline const char *wl_too_many_alive(void)
  * fix (fewer tasks, or smaller stacks). The stacks beyond those the runtime
  * already holds (earlier loops' tasks pooled theirs) need their least
  * resident cost, and a quarter more for what tasks touch beyond it, from
- * the memory available; then the address space of all n is mapped. Call from a loop's first task, with no
- * other task alive. 0, or -1 with out->error. */
+ * the memory available; then the address space of all n is mapped. Call
+ * from a loop's first task, with no other task alive. 0, or -1 with
+ * out->error. */
 static inline int wl_check_live_tasks(wl_loop_out *out, const wl_args *args, const char *name,
                                       uint64_t n)
 {
