@@ -75,46 +75,6 @@ uint32_t tgo__runq_grab(tgo__runq *q, tgo__task **batch, uint32_t max)
     }
 }
 
-int tgo__runq_put_or_spill(tgo__runq *q, tgo__task *t, tgo__task **spill_head,
-                           tgo__task **spill_tail)
-{
-    enum { HALF = TGO__RUNQ_SIZE / 2, CHUNK = 16 };
-    while (!tgo__runq_put(q, t)) {
-        /* full: take half of the ring, in chunks that keep the stack small
-         * (this runs on task stacks of 2 KiB), then link it with t */
-        tgo__task *head = NULL, *tail = NULL, *chunk[CHUNK];
-        int n = 0;
-        while (n < HALF) {
-            uint32_t got = tgo__runq_grab(q, chunk, CHUNK);
-            if (got == 0)
-                break;
-            for (uint32_t i = 0; i < got; i++) {
-                chunk[i]->next = NULL;
-                if (tail)
-                    tail->next = chunk[i];
-                else
-                    head = chunk[i];
-                tail = chunk[i];
-            }
-            n += (int)got;
-        }
-        if (n < HALF) {
-            /* thieves emptied part of it meanwhile: there is room again */
-            for (tgo__task *x = head, *next; x; x = next) {
-                next = x->next;
-                tgo__assert(tgo__runq_put(q, x), "runq refilled while its owner spilled");
-            }
-            continue;
-        }
-        t->next = NULL;
-        tail->next = t;
-        *spill_head = head;
-        *spill_tail = t;
-        return n + 1;
-    }
-    return 0;
-}
-
 void tgo__taskq_put_list(tgo__taskq *q, tgo__task *head, tgo__task *tail, int n)
 {
     tail->next = NULL;
@@ -157,4 +117,42 @@ tgo__task *tgo__taskq_take(tgo__taskq *q, int max, int *taken)
         last->next = NULL;
     *taken = n;
     return n ? list : NULL;
+}
+
+void tgo__runq_spill(tgo__runq *q, tgo__task *t, tgo__taskq *overflow, uint64_t *moved)
+{
+    enum { HALF = TGO__RUNQ_SIZE / 2, CHUNK = 16 };
+    while (!tgo__runq_put(q, t)) {
+        /* still full: take half of the ring, in chunks that keep the stack
+         * small (this runs on task stacks of 2 KiB), then link it with t */
+        tgo__task *head = NULL, *tail = NULL, *chunk[CHUNK];
+        int n = 0;
+        while (n < HALF) {
+            uint32_t got = tgo__runq_grab(q, chunk, CHUNK);
+            if (got == 0)
+                break;
+            for (uint32_t i = 0; i < got; i++) {
+                chunk[i]->next = NULL;
+                if (tail)
+                    tail->next = chunk[i];
+                else
+                    head = chunk[i];
+                tail = chunk[i];
+            }
+            n += (int)got;
+        }
+        if (n < HALF) {
+            /* thieves emptied part of it meanwhile: there is room again */
+            for (tgo__task *x = head, *next; x; x = next) {
+                next = x->next;
+                tgo__assert(tgo__runq_put(q, x), "runq refilled while its owner spilled");
+            }
+            continue;
+        }
+        t->next = NULL;
+        tail->next = t;
+        *moved += (uint64_t)n + 1;
+        tgo__taskq_put_list(overflow, head, t, n + 1);
+        return;
+    }
 }

@@ -14,10 +14,6 @@ typedef struct tgo__runq {
 
 /* Owner only. false: the ring is full and t was not queued. */
 bool tgo__runq_put(tgo__runq *q, tgo__task *t);
-/* Owner only: queue t, or, when the ring is full, take half of it plus t
- * as a list for the caller's shared queue; returns that list's length. */
-int tgo__runq_put_or_spill(tgo__runq *q, tgo__task *t, tgo__task **spill_head,
-                           tgo__task **spill_tail);
 /* Owner or thief. */
 tgo__task *tgo__runq_get(tgo__runq *q);
 uint32_t tgo__runq_len(const tgo__runq *q);
@@ -38,6 +34,20 @@ tgo__task *tgo__taskq_take(tgo__taskq *q, int max, int *taken);
 static inline int32_t tgo__taskq_size(tgo__taskq *q)
 {
     return atomic_load_explicit(&q->size, memory_order_acquire);
+}
+
+/* Owner only: when the ring is full, move half of it and t to overflow (Go's
+ * runqputslow) and add how many to *moved. Out of line and cold: inlined,
+ * its lock and 128-byte chunk gave every caller of a put a stack frame. */
+__attribute__((cold)) void tgo__runq_spill(tgo__runq *q, tgo__task *t, tgo__taskq *overflow,
+                                           uint64_t *moved);
+
+/* Owner only: queue t, or spill (above). */
+static inline void tgo__runq_put_or_spill(tgo__runq *q, tgo__task *t, tgo__taskq *overflow,
+                                          uint64_t *moved)
+{
+    if (TGO__UNLIKELY(!tgo__runq_put(q, t)))
+        tgo__runq_spill(q, t, overflow, moved);
 }
 
 #endif

@@ -88,7 +88,10 @@ uint64_t tgo__spin_ns = SPIN_NS_DEFAULT;
 uint64_t tgo__slow_switch_ns;
 bool tgo__pin_workers = true;
 
-static __thread tgo__p *this_p;
+/* initial-exec: the runtime is linked into executables only, and the
+ * default model of its PIC objects costs a stack adjustment around every
+ * lookup (see tgo__this_p) */
+static __thread tgo__p *this_p __attribute__((tls_model("initial-exec")));
 
 enum { LAT_SAMPLE_MASK = 63, SIGSTACK_SIZE = 64 * 1024, IDLE_BACKOFF_PAUSES = 32,
        SPINS_BEFORE_YIELD = 1000, POLL_CHECK_SWITCHES = 32 };
@@ -371,7 +374,7 @@ static void switch_from(tgo__p *p, tgo__task *t, bool exiting, tgo__ctx *to, con
     *p->errno_at = t->saved_errno;
 }
 
-static void begin_run(tgo__p *p, tgo__task *t, bool inherit_slice);
+static inline void begin_run(tgo__p *p, tgo__task *t, bool inherit_slice);
 
 /* Timers and the netpoller come before local work when they are overdue, as
  * Go's schedule() checks timers first and sysmon polls a network nobody has
@@ -520,7 +523,8 @@ void tgo__pause_ns(uint64_t ns)
         cpu_relax();
 }
 
-static void first_run_setup(tgo__p *p, tgo__task *t)
+/* The cold parts of begin_run, out of line so that it inlines small. */
+static __attribute__((noinline, cold)) void first_run_setup(tgo__p *p, tgo__task *t)
 {
     t->stack_lo = t->own_stack ? tgo__main_stack_get() : tgo__stack_get(p);
     if (!t->stack_lo)
@@ -529,18 +533,23 @@ static void first_run_setup(tgo__p *p, tgo__task *t)
     tgo__task_san_set_fiber(t, tgo__tsan_create());
 }
 
-/* Make t p's running task; the switch into it follows (from g0 or from the
- * task leaving the CPU). */
-static void begin_run(tgo__p *p, tgo__task *t, bool inherit_slice)
+static __attribute__((noinline, cold)) void record_sched_latency(tgo__p *p, tgo__task *t)
 {
-    if (!t->stack_lo)
+    tgo_hist_record(p->sched_lat, tgo_now_ns() - t->ready_ns);
+    t->lat_sampled = 0;
+}
+
+/* Make t p's running task; the switch into it follows (from g0 or from the
+ * task leaving the CPU). Inlined into both: it is on every switch. */
+static inline __attribute__((always_inline)) void begin_run(tgo__p *p, tgo__task *t,
+                                                            bool inherit_slice)
+{
+    if (TGO__UNLIKELY(!t->stack_lo))
         first_run_setup(p, t);
     if (!inherit_slice)
         p->schedtick++;
-    if (t->lat_sampled) {
-        tgo_hist_record(p->sched_lat, tgo_now_ns() - t->ready_ns);
-        t->lat_sampled = 0;
-    }
+    if (TGO__UNLIKELY(t->lat_sampled))
+        record_sched_latency(p, t);
     own_state(t, TGO__T_RUNNABLE, TGO__T_RUNNING, "execute");
     t->origin_p = p->id;
     p->cur = t;

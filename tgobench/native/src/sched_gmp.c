@@ -109,13 +109,8 @@ static void runq_put(tgo__p *p, tgo__task *t, bool next)
             return;
         t = old; /* the previous runnext goes to the tail */
     }
-    tgo__task *head, *tail;
-    int n = tgo__runq_put_or_spill(&gp(p)->runq, t, &head, &tail);
-    if (n) {
-        /* runqputslow: half the ring and t to the global queue */
-        p->c.shared_puts += (uint64_t)n;
-        tgo__taskq_put_list(&global.runq, head, tail, n);
-    }
+    /* full: runqputslow, half the ring and t to the global queue */
+    tgo__runq_put_or_spill(&gp(p)->runq, t, &global.runq, &p->c.shared_puts);
 }
 
 static tgo__task *runq_get(tgo__p *p, bool *inherit)

@@ -119,12 +119,7 @@ static tgo_p *tp(tgo__p *p)
 static void push_local(tgo__p *p, tgo__task *t)
 {
     tgo__runq *q = t->hint == TGO_HINT_BATCH ? &tp(p)->batch : &tp(p)->ring;
-    tgo__task *head, *tail;
-    int n = tgo__runq_put_or_spill(q, t, &head, &tail);
-    if (n) {
-        p->c.shared_puts += (uint64_t)n;
-        tgo__taskq_put_list(&shared.pool, head, tail, n);
-    }
+    tgo__runq_put_or_spill(q, t, &shared.pool, &p->c.shared_puts);
 }
 
 /* A task from p onto target's queues (target may be p). */
@@ -173,7 +168,8 @@ static tgo__p *origin_target(tgo__p *p, tgo__task *t)
     return origin;
 }
 
-static void make_ready(tgo__p *p, tgo__task *t)
+/* Out of line: see make_ready. */
+static __attribute__((noinline)) void ready_elsewhere(tgo__p *p, tgo__task *t)
 {
     bool io = t->io_wakeup;
     tgo__p *target = origin_target(p, t);
@@ -181,6 +177,22 @@ static void make_ready(tgo__p *p, tgo__task *t)
     push_to(p, target, t, io || t->hint == TGO_HINT_NETIO);
     if (target == p || !tgo__wake_p(target->id))
         tgo__wakep();
+}
+
+/* The common wakeup, a plain task whose origin is the waker's P (every one
+ * of a ping-pong), goes straight onto the waker's ring; the general path is
+ * out of line, so that this one inlines into tgo__ready with no frame of
+ * its own. */
+static void make_ready(tgo__p *p, tgo__task *t)
+{
+    if (TGO__UNLIKELY(t->io_wakeup || t->hint == TGO_HINT_NETIO ||
+                      (t->origin_p >= 0 && t->origin_p != p->id))) {
+        ready_elsewhere(p, t);
+        return;
+    }
+    t->at_data = 0;
+    push_local(p, t);
+    tgo__wakep();
 }
 
 /* ---- taking work -------------------------------------------------------- */
@@ -199,10 +211,10 @@ static tgo__task *take_inbox(tgo__p *p, tgo__taskq *inbox, uint64_t max, int *ta
     return list;
 }
 
-tgo__task *tgo__policy_take_local(tgo__p *p, bool *inherit)
+/* Out of line: see tgo__policy_take_local. */
+static __attribute__((noinline)) tgo__task *take_local_in_order(tgo__p *p)
 {
     tgo_p *q = tp(p);
-    *inherit = false; /* no runnext: every task starts a new slice */
     int taken;
     tgo__task *t = tgo__taskq_take(&q->urgent, 1, &taken);
     /* every 61st slice the inbox first, as gmp's global queue: a ring that
@@ -216,6 +228,22 @@ tgo__task *tgo__policy_take_local(tgo__p *p, bool *inherit)
     if (!t)
         t = tgo__runq_get(&q->batch);
     return t;
+}
+
+/* The common case first, small enough to inline into tgo__mcall: nothing
+ * urgent, not the inbox's turn, and a task in the ring, which the full order
+ * would take next anyway. */
+tgo__task *tgo__policy_take_local(tgo__p *p, bool *inherit)
+{
+    tgo_p *q = tp(p);
+    *inherit = false; /* no runnext: every task starts a new slice */
+    if (TGO__LIKELY(tgo__taskq_size(&q->urgent) == 0 &&
+                    p->schedtick % INBOX_FAIRNESS_TICKS != 0)) {
+        tgo__task *t = tgo__runq_get(&q->ring);
+        if (t)
+            return t;
+    }
+    return take_local_in_order(p);
 }
 
 /* Whether victim, running a task with one other in its ring and nothing
