@@ -148,16 +148,22 @@ static void spin_wait(unsigned *spins)
         sched_yield();
 }
 
-void tgo__spin_lock(tgo__spinlock *l)
+/* Out of line: the waiting loop, with its counter and its sched_yield call,
+ * would give every caller of an uncontended lock a stack frame. */
+static __attribute__((noinline)) void spin_lock_contended(tgo__spinlock *l)
 {
     unsigned spins = 0;
-    for (;;) {
-        /* acquire: the critical section starts after we own the lock */
-        if (!atomic_exchange_explicit(&l->locked, 1, memory_order_acquire))
-            return;
+    do {
         while (atomic_load_explicit(&l->locked, memory_order_relaxed))
             spin_wait(&spins);
-    }
+    } while (atomic_exchange_explicit(&l->locked, 1, memory_order_acquire));
+}
+
+void tgo__spin_lock(tgo__spinlock *l)
+{
+    /* acquire: the critical section starts after we own the lock */
+    if (TGO__UNLIKELY(atomic_exchange_explicit(&l->locked, 1, memory_order_acquire)))
+        spin_lock_contended(l);
 }
 
 void tgo__spin_until_u32(_Atomic uint32_t *word, uint32_t value)
