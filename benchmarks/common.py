@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tgobench import godriver  # noqa: E402
+from tgobench import godriver, system  # noqa: E402
 from tgobench.drivers import EXECUTABLE_PREFIX, find_driver  # noqa: E402
 from tgobench.errors import UserError  # noqa: E402
 
@@ -111,5 +111,6 @@ def spread(values: list[float], fmt: Callable[[float], str]) -> tuple[float, str
 
 
 def machine_line(hello: dict) -> str:
-    return (f"machine: {platform.node()}, kernel {platform.release()}, {os.cpu_count()} CPUs; "
+    return (f"machine: {platform.node()}, {system.cpu_model(Path('/'))}, "
+            f"kernel {platform.release()}, {os.cpu_count()} CPUs; "
             f"procs {hello['procs_used']}; compiler {hello.get('compiler', '?')}")
