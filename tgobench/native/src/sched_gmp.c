@@ -109,7 +109,7 @@ static void runq_put(tgo__p *p, tgo__task *t, bool next)
             return;
         t = old; /* the previous runnext goes to the tail */
     }
-    /* full: runqputslow, half the ring and t to the global queue */
+    /* the ring; when it is full, runqputslow: half of it and t to the global queue */
     tgo__runq_put_or_spill(&gp(p)->runq, t, &global.runq, &p->c.shared_puts);
 }
 
