@@ -113,6 +113,30 @@ def test_a_ping_pong_stays_on_one_p(driver_dir, impl):
         assert d.close() == 0, d.stderr
 
 
+RING_SLOTS = 256  # TGO__RUNQ_SIZE, runq.h
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("tasks", [256, 257, 1000])
+def test_a_full_ring_spills_half_of_it_and_the_new_task_to_the_shared_queue(
+        driver_dir, impl, tasks):
+    """Go's runqputslow, which both policies share: on one P, a task that
+    spawns without yielding fills its P's ring, and every put into the full
+    ring moves half of it and the new task to the shared queue (gmp's global
+    queue, tgo's pool), counted as shared_puts. tgo puts each new task in the
+    ring; gmp puts it in runnext and the one it displaces in the ring, one
+    put fewer."""
+    ring_puts = tasks if impl == "tgo" else tasks - 1
+    moved_per_spill = RING_SLOTS // 2 + 1
+    spills = 0 if ring_puts <= RING_SLOTS else (ring_puts - RING_SLOTS - 1) // moved_per_spill + 1
+    with Driver(driver_path(impl, driver_dir)) as d:
+        answer = run(d, "spawn", {"tasks": tasks}, loops=1, procs=1)
+        assert answer["ok"] is True, answer
+        counters = answer["metrics"]["counters"]
+        assert counters["shared_puts"] == spills * moved_per_spill, counters
+        assert d.close() == 0, d.stderr
+
+
 def test_spawn_tree_refuses_more_than_1e8_nodes(driver):
     answer = run(driver, "spawn-tree", {"fanout": 64, "depth": 30}, loops=1)
     assert answer["ok"] is False
