@@ -147,6 +147,19 @@ static bool busy(tgo__p *p)
     return !tgo__p_idle(p->id) && queued(p) > 0;
 }
 
+/* The origin rule's first case: a task that never ran, or last ran on the
+ * waker's own P, is readied there. */
+static bool origin_is_waker(const tgo__p *p, const tgo__task *t)
+{
+    return t->origin_p < 0 || t->origin_p == p->id;
+}
+
+/* A network wakeup, or a task hinted NETIO: it goes to the head (urgent). */
+static bool urgent_wakeup(const tgo__task *t)
+{
+    return t->io_wakeup || t->hint == TGO_HINT_NETIO;
+}
+
 /* Return-to-origin: the origin P, or, when it is busy, a P of its node:
  * the waker's own if it is on that node, else an idle one there. A reader
  * whose origin is where its data came in (tgo__policy_data_arrived) is not
@@ -154,7 +167,7 @@ static bool busy(tgo__p *p)
 static tgo__p *origin_target(tgo__p *p, tgo__task *t)
 {
     tgo__sched *s = tgo__S;
-    if (t->origin_p < 0 || t->origin_p == p->id)
+    if (origin_is_waker(p, t))
         return p;
     tgo__p *origin = &s->ps[t->origin_p];
     if (t->at_data || !busy(origin))
@@ -171,10 +184,10 @@ static tgo__p *origin_target(tgo__p *p, tgo__task *t)
 /* Out of line: see make_ready. */
 static __attribute__((noinline)) void ready_elsewhere(tgo__p *p, tgo__task *t)
 {
-    bool io = t->io_wakeup;
+    bool urgent = urgent_wakeup(t);
     tgo__p *target = origin_target(p, t);
     t->io_wakeup = t->at_data = 0;
-    push_to(p, target, t, io || t->hint == TGO_HINT_NETIO);
+    push_to(p, target, t, urgent);
     if (target == p || !tgo__wake_p(target->id))
         tgo__wakep();
 }
@@ -183,10 +196,9 @@ static __attribute__((noinline)) void ready_elsewhere(tgo__p *p, tgo__task *t)
  * of a ping-pong), goes straight onto the waker's ring; the general path is
  * out of line, so that this one inlines into tgo__ready with no frame of
  * its own. */
-static void make_ready(tgo__p *p, tgo__task *t)
+static inline void make_ready(tgo__p *p, tgo__task *t)
 {
-    if (TGO__UNLIKELY(t->io_wakeup || t->hint == TGO_HINT_NETIO ||
-                      (t->origin_p >= 0 && t->origin_p != p->id))) {
+    if (TGO__UNLIKELY(urgent_wakeup(t) || !origin_is_waker(p, t))) {
         ready_elsewhere(p, t);
         return;
     }
