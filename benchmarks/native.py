@@ -35,9 +35,10 @@ that the C drivers answered on one P: how much of the row is each regime.
 With --floors, each repetition also runs floors.c: what this machine
 charges for a bare context switch (into the call site it left from, and
 into another), an uncontended lock, exchange and compare-and-swap, and a
-lock word handed between two CPUs, each alone in a tight loop. Under the table, chan's floor per policy is the sum of those a
-round trip cannot do without (CHAN_ROUND_TRIP): the least its figure could
-be before any of the runtime's own bookkeeping.
+lock word handed between two CPUs, each alone in a tight loop. Under the
+table, chan's floor per policy is the sum of those a round trip cannot do
+without (CHAN_ROUND_TRIP): the least its figure could be before any of the
+runtime's own bookkeeping.
 
 Usage: python benchmarks/native.py [--reps 5] [--driver-dir DIR] [--procs N] [--no-go]
                                    [--floors]
