@@ -88,10 +88,11 @@ uint64_t tgo__spin_ns = SPIN_NS_DEFAULT;
 uint64_t tgo__slow_switch_ns;
 bool tgo__pin_workers = true;
 
-/* initial-exec: the runtime is linked into executables only, and the
- * default model of its PIC objects costs a stack adjustment around every
- * lookup (see tgo__this_p) */
-static __thread tgo__p *this_p __attribute__((tls_model("initial-exec")));
+/* initial-exec: the runtime is linked into executables only, and
+ * tgo__this_p reads it at a fixed offset from the thread pointer;
+ * externally_visible keeps the name that read spells out under LTO */
+__thread tgo__p *tgo__this_p_tls
+    __attribute__((tls_model("initial-exec"), externally_visible, used));
 
 enum { LAT_SAMPLE_MASK = 63, SIGSTACK_SIZE = 64 * 1024, IDLE_BACKOFF_PAUSES = 32,
        SPINS_BEFORE_YIELD = 1000, POLL_CHECK_SWITCHES = 32 };
@@ -200,9 +201,9 @@ void *tgo__alloc_lines(size_t size)
 
 /* ---- the running P and task -------------------------------------------- */
 
-__attribute__((noinline)) tgo__p *tgo__this_p(void)
+__attribute__((noinline)) tgo__p *tgo__this_p_call(void)
 {
-    return this_p;
+    return tgo__this_p_tls;
 }
 
 tgo__task *tgo__this_task(void)
@@ -903,7 +904,7 @@ static void record_g0_stack(tgo__p *p)
 static void *worker_main(void *arg)
 {
     tgo__p *p = arg;
-    this_p = p;
+    tgo__this_p_tls = p;
     p->errno_at = &errno;
     record_g0_stack(p);
     install_segv_handler();
@@ -918,7 +919,7 @@ static void *worker_main(void *arg)
         execute(p, t, inherit);
     }
     remove_sigaltstack();
-    this_p = NULL;
+    tgo__this_p_tls = NULL;
     return NULL;
 }
 
