@@ -18,7 +18,7 @@
     .text
     .globl  tgo__ctx_switch
     .type   tgo__ctx_switch, %function
-    .p2align 4
+    .p2align 6
 tgo__ctx_switch:
     sub     sp, sp, #160
     stp     x19, x20, [sp, #0]

@@ -29,7 +29,7 @@
     .text
     .globl  tgo__ctx_switch
     .type   tgo__ctx_switch, @function
-    .p2align 4
+    .p2align 6
 tgo__ctx_switch:
     pushq   %rbp
     pushq   %rbx
