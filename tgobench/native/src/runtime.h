@@ -153,6 +153,7 @@ static inline tgo__p *tgo__this_p(void)
     return tgo__this_p_call();
 #endif
 }
+
 tgo__task *tgo__this_task(void);
 
 /* ---- the scheduler, shared parts (sched.c) ----------------------------- */
