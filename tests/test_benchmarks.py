@@ -1,7 +1,9 @@
 """benchmarks/floors.c as native.py --floors builds, runs and reads it: every
 operation priced, the handoff left out with one CPU, and chan's floor the
 sum of the operations a round trip is counted to do, counts that callgrind
-confirms on each driver (x86-64)."""
+confirms on each driver (x86-64). And native.py --instructions: a count per
+operation that does not depend on the run lengths it is taken from, and
+clear errors without valgrind or when a run fails."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import sys
 import pytest
 
 from tests.conftest import IMPLS, REPO, driver_path
+from tgobench.errors import UserError
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import native  # noqa: E402
@@ -118,3 +121,54 @@ def test_chan_round_trip_does_the_counted_switches_and_locked_instructions(impl,
     ops = native.CHAN_ROUND_TRIP[impl]
     assert per_round_trip == {"switch": ops["switch"], "cmpxchg": ops["cas"],
                               "xchg": ops["lock"] + ops.get("exchange", 0)}
+
+
+def doubled(params: dict, shorter: dict) -> dict:
+    """params with the sizes that differ from the shorter run's doubled."""
+    return {k: v * 2 if shorter[k] != v else v for k, v in params.items()}
+
+
+@pytest.mark.skipif(not shutil.which("valgrind"), reason="counts instructions with valgrind")
+@pytest.mark.parametrize("impl", IMPLS)
+def test_instructions_per_op_do_not_depend_on_the_run_lengths(impl):
+    """Start-up and shutdown cancel in the difference: the lengths the
+    script uses and twice the longer one give the same count per operation."""
+    exe = driver_path(impl)
+    for label, workload, _, (short, long) in native.INSTRUCTION_FIGURES:
+        per_op = native.instructions_per_op(exe, workload, (short, long))
+        per_op_longer = native.instructions_per_op(exe, workload, (long, doubled(long, short)))
+        assert per_op > 50, f"{label}: {per_op} instructions is less than a switch and a take"
+        assert per_op_longer == pytest.approx(per_op, rel=0.01), label
+
+
+def test_instructions_need_valgrind(monkeypatch):
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    with pytest.raises(UserError) as error:
+        native.measure_instructions({})
+    assert "valgrind" in error.value.problem
+    assert "apt-get install valgrind" in error.value.fix
+
+
+@pytest.mark.skipif(not shutil.which("valgrind"), reason="runs a driver under valgrind")
+def test_a_failed_callgrind_run_names_its_workload():
+    with pytest.raises(UserError) as error:
+        native.callgrind_run(driver_path("tgo"), "no-such-workload", {})
+    assert "no-such-workload" in error.value.problem
+
+
+def test_instruction_table_gives_each_policy_and_their_ratio(capsys):
+    counts = {label: {"tgo": 400.0, "gmp": 500.0} for label, *_ in native.INSTRUCTION_FIGURES}
+    native.print_instructions(counts)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("instructions per operation, one P")
+    assert [line.split()[0] for line in lines[1:]] == ["spawn", "yield", "chan"]
+    assert all(line.endswith("tgo   400.0   gmp   500.0   tgo/gmp 0.80") for line in lines[1:])
+
+
+def test_without_valgrind_the_script_stops_before_timing_anything(monkeypatch, capsys):
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    monkeypatch.setattr(native, "measure", lambda *a: pytest.fail("timed before the check"))
+    code = native.main(["--instructions", "--no-go", "--reps", "1",
+                        "--driver-dir", str(driver_path("tgo").parent)])
+    assert code == 2
+    assert "--instructions needs valgrind" in capsys.readouterr().err
