@@ -16,6 +16,7 @@ import subprocess
 import sys
 import sysconfig
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,67 @@ def driver(request, driver_dir: Path):
         yield d
         if d.proc.poll() is None:  # not already failed and killed by the test
             assert d.close() == 0, d.stderr
+
+
+CGROUP_LIMIT_MIB = 320  # under the reserve (256 MiB) plus the drivers' start
+
+
+class MemoryCgroup:
+    """A memory cgroup of its own with a limit, for drivers started in it
+    through the shell prefix `enter` (Driver(Path("/bin/sh"), *enter, path))."""
+
+    def __init__(self, path: Path, v1: bool) -> None:
+        self.path, self.v1 = path, v1
+        self.enter = ("-c", f'echo $$ > {path}/cgroup.procs && exec "$0" "$@"')
+
+    def oom_kills(self) -> int:
+        """Processes the OOM killer ended in this cgroup."""
+        text = (self.path / ("memory.oom_control" if self.v1 else "memory.events")).read_text()
+        match = re.search(r"^oom_kill (\d+)", text, re.M)
+        assert match, f"no oom_kill count in {self.path}: {text!r}"
+        return int(match.group(1))
+
+
+def own_memory_cgroup() -> tuple[Path, bool] | None:
+    """This process's memory cgroup directory and whether it is v1, where
+    the hierarchy is mounted at the usual place from its root; else None."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return Path("/sys/fs/cgroup/memory" + path), True
+        if controllers == "" and (Path("/sys/fs/cgroup" + path) / "memory.max").exists():
+            return Path("/sys/fs/cgroup" + path), False
+    return None
+
+
+@pytest.fixture
+def memory_cgroup():
+    """A new memory cgroup under this process's, limited to CGROUP_LIMIT_MIB;
+    skips where one cannot be made (not root, no memory controller to
+    write, v2 without it delegated), and removes it after the test."""
+    own = own_memory_cgroup()
+    if own is None:
+        pytest.skip("no memory cgroup of this process to make one under")
+    parent, v1 = own
+    path = parent / f"tgobench-test-{os.getpid()}"
+    try:
+        path.mkdir()
+    except OSError as exc:
+        pytest.skip(f"cannot make a memory cgroup under {parent}: {exc}")
+    try:
+        limit = path / ("memory.limit_in_bytes" if v1 else "memory.max")
+        limit.write_text(str(CGROUP_LIMIT_MIB << 20))
+    except OSError as exc:
+        path.rmdir()
+        pytest.skip(f"cannot limit the memory cgroup {path}: {exc}")
+    yield MemoryCgroup(path, v1)
+    for _ in range(100):  # the drivers have exited; the kernel may take a moment
+        try:
+            path.rmdir()
+            return
+        except OSError:
+            time.sleep(0.05)
+    path.rmdir()
 
 
 @pytest.fixture(scope="session")

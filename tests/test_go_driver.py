@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import tgobench
-from tests.conftest import WORKLOAD_SPECS, Driver, assert_send_lag, assert_wake_latency, fib
+from tests.conftest import REPO, WORKLOAD_SPECS, Driver, assert_send_lag, assert_wake_latency, fib
 from tests.test_driver import (BAD_LINES, SMALL, assert_each_input_answered, assert_error,
                                assert_works, protocol_inputs)
 # The same behaviour is asked of every driver: these run here on the Go one
@@ -277,6 +277,21 @@ def test_goroutines_alive_beyond_the_memory_budget_are_an_error_and_the_driver_g
         assert d.close() == 0, d.stderr
 
 
+def test_in_a_limited_cgroup_what_outgrows_it_is_an_error_and_the_driver_goes_on(
+        go_path, memory_cgroup):
+    """As the C drivers in test_cgroup: the budget and parked's check see
+    the cgroup's limit, not only MemAvailable."""
+    with Driver(Path("/bin/sh"), *memory_cgroup.enter, str(go_path)) as d:
+        assert_error(d.request({"op": "run", "workload": "parked",
+                                "params": {"tasks": 1_000_000}}),
+                     "parked", "MiB", "lower tasks")
+        assert_error(d.request({"op": "run", "workload": "fib", "params": {"n": 30}}),
+                     "out of memory spawning", "than the memory available holds", "lower n")
+        assert_works(d)
+        assert d.close() == 0, d.stderr
+    assert memory_cgroup.oom_kills() == 0
+
+
 # ---- bad input: the C drivers' cases, as the Go driver answers them -----------
 
 
@@ -407,11 +422,17 @@ def test_cli_serve_at_eof_exits_0_silently(go_path):
 
 
 def test_go_unit_tests_pass(toolchain, tmp_path):
-    env = {**os.environ, **godriver.BUILD_ENV, **toolchain.env}
-    proc = subprocess.run([str(toolchain.go), "test", "-count=1", "."], cwd=godriver.SOURCE_DIR,
-                          capture_output=True, text=True, env=env, timeout=600)
+    """All of them, the cgroup reader's on tests/fixtures/cgroup too (see
+    test_cgroup), which it skips where no fixtures are named."""
+    env = {**os.environ, **godriver.BUILD_ENV, **toolchain.env,
+           "TGOBENCH_CGROUP_FIXTURES": str(REPO / "tests" / "fixtures" / "cgroup")}
+    proc = subprocess.run([str(toolchain.go), "test", "-count=1", "-v", "."],
+                          cwd=godriver.SOURCE_DIR, capture_output=True, text=True, env=env,
+                          timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.startswith("ok")
+    assert "--- PASS: TestCgroupRoomOfEachFixtureTree" in proc.stdout, proc.stdout
+    assert "--- SKIP" not in proc.stdout, proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("ok")
 
 
 # ---- building on demand -----------------------------------------------------------

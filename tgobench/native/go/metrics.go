@@ -163,20 +163,31 @@ func resetPeakRSS() {
 
 func peakRSSKiB() int64 { return procKiB("/proc/self/status", "VmHWM") }
 
-// memAvailableKiB is MemAvailable from /proc/meminfo, -1 if unknown.
-func memAvailableKiB() int64 { return procKiB("/proc/meminfo", "MemAvailable") }
+// memAvailableKiB: the kernel's MemAvailable, or the room the process's
+// memory cgroups leave where that is less; -1 if neither is known.
+func memAvailableKiB() int64 {
+	machine, room := procKiB("/proc/meminfo", "MemAvailable"), cgroupRoomKiB("")
+	if machine < 0 || room < 0 {
+		return max(machine, room)
+	}
+	return min(machine, room)
+}
 
 // procKiB reads a "Key:   123 kB" line of a /proc file; -1 if absent.
-func procKiB(path, key string) int64 {
+func procKiB(path, key string) int64 { return lineValue(path, key+":") }
+
+// lineValue: the number after prefix on the first line of a file that
+// starts with it; -1 if there is none.
+func lineValue(path, prefix string) int64 {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return -1
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, key+":"); ok {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
 			if f := strings.Fields(rest); len(f) > 0 {
-				if kib, err := strconv.ParseInt(f[0], 10, 64); err == nil {
-					return kib
+				if v, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return v
 				}
 			}
 		}

@@ -132,8 +132,10 @@ int tgo_reserve_stacks(uint64_t n);
  * ThreadSanitizer, which counts each task as a thread. */
 uint64_t tgo_max_live_tasks(void);
 
-/* This process's resident set, and the kernel's MemAvailable, in KiB; -1
- * when /proc cannot be read. Safe on a small task stack. */
+/* This process's resident set, and the memory available to it, in KiB:
+ * the kernel's MemAvailable, or the room the process's memory cgroups
+ * leave where that is less (their limits are found at the first tgo_run).
+ * -1 when neither can be read. Safe on a small task stack. */
 int64_t tgo_rss_kib(void);
 int64_t tgo_mem_available_kib(void);
 

@@ -1,6 +1,7 @@
 /*
- * mem.c - how much memory the process holds, how much the machine has
- * left, and the budget that turns running out into an error.
+ * mem.c - how much memory the process holds, how much the machine and the
+ * process's cgroups have left, and the budget that turns running out into
+ * an error.
  *
  * Tasks that wait for their children (fork-join, a spawn tree) stay alive
  * with their stacks, and how many are alive at once is the policy's doing,
@@ -9,7 +10,7 @@
  * 16 GiB under gmp and outgrew 24 GiB under tgo, where the OOM killer
  * ended the driver, and whatever it had measured with it.
  *
- * So tgo_run notes the resident set and the kernel's MemAvailable when it
+ * So tgo_run notes the resident set and the memory available when it
  * starts, and the runtime may grow its resident set by the available
  * memory less a reserve (an eighth, at least RESERVE_MIN_KIB) for the
  * kernel's socket buffers and everybody else, or by TGOBENCH_MEM_LIMIT_MIB
@@ -18,27 +19,61 @@
  * when task_alloc.c maps a new arena of descriptors, once per 32k tasks
  * alive at the run's peak, never on a spawn that reuses a descriptor. Past
  * the budget, tgo_spawn returns -ENOMEM and the workload reports it.
- *
  * The growth between two checks (one arena's tasks, each with a stack that
- * was touched) is what the reserve must absorb. MemAvailable does not see
- * a cgroup's limit; without /proc the budget is unlimited, as before.
+ * was touched) is what the reserve must absorb.
  *
- * Both readers use no stdio, so they are safe on a small task stack.
+ * The memory available is the kernel's MemAvailable, or less where a
+ * cgroup limits the process (a container's memory limit, a CI job's
+ * slice): MemAvailable does not see those, and past one the OOM killer
+ * ends the driver as surely. A cgroup leaves its limit less its working
+ * set, which is its usage less the inactive file cache the kernel reclaims
+ * before it kills (the figure container runtimes evict by); the process's
+ * cgroup and each ancestor it can see may limit it, and the least room
+ * counts. Both versions: v2's memory.max, memory.current and inactive_file,
+ * v1's memory.limit_in_bytes, memory.usage_in_bytes and total_inactive_file
+ * (each hierarchical). Where v1's memory controller is mounted it is the
+ * one that charges, even beside a v2 mount (the hybrid layout). The
+ * process's cgroup directory is its path in /proc/self/cgroup under the
+ * hierarchy's mount point in /proc/self/mountinfo, less the root the mount
+ * shows (a container sees its own cgroup mounted at /sys/fs/cgroup).
+ * Rejected: reading only /sys/fs/cgroup/memory.max, which is the root
+ * cgroup's, with no limit, on a host where the process's cgroup has one.
+ *
+ * The directories are found once, at the first tgo_run, and kept open;
+ * every reader after that uses no stdio and small buffers, so that it is
+ * safe on a small task stack. Without /proc the memory available is
+ * unknown and the budget unlimited.
  */
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "runtime.h"
 
-enum { RESERVE_MIN_KIB = 256 * 1024 };
+enum {
+    RESERVE_MIN_KIB = 256 * 1024,
+    CGROUP_MAX_LEVELS = 16,
+};
+/* v1 writes "no limit" as the largest page-aligned count, 2^63 less a page */
+static const int64_t CGROUP_UNLIMITED_FROM = INT64_C(1) << 62;
 
 static int64_t budget_kib = -1;  /* the largest resident set allowed; -1: unknown */
 
-/* The start of a small file, NUL-terminated: its length, or -1. */
-static ssize_t read_head(const char *path, char *buf, size_t size)
+static struct {
+    bool found;                   /* looked for, whether or not any was */
+    bool v1;
+    int n;
+    int dirs[CGROUP_MAX_LEVELS];  /* the process's memory cgroup, then its ancestors */
+} cgroup;
+
+/* The start of a small file at dir (or AT_FDCWD), NUL-terminated: its
+ * length, or -1. */
+static ssize_t read_head_at(int dir, const char *path, char *buf, size_t size)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dir, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     ssize_t n = read(fd, buf, size - 1);
@@ -63,18 +98,18 @@ static int64_t parse_count(const char *s)
 int64_t tgo_rss_kib(void)
 {
     char buf[96];
-    if (read_head("/proc/self/statm", buf, sizeof buf) < 0)
+    if (read_head_at(AT_FDCWD, "/proc/self/statm", buf, sizeof buf) < 0)
         return -1;
     const char *size_end = strchr(buf, ' '); /* skip the size field */
     int64_t pages = size_end ? parse_count(size_end + 1) : -1;
     return pages < 0 ? -1 : pages * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-int64_t tgo_mem_available_kib(void)
+static int64_t meminfo_available_kib(void)
 {
     static const char key[] = "MemAvailable:";
     char buf[256]; /* the third line of /proc/meminfo */
-    if (read_head("/proc/meminfo", buf, sizeof buf) < 0)
+    if (read_head_at(AT_FDCWD, "/proc/meminfo", buf, sizeof buf) < 0)
         return -1;
     const char *s = strstr(buf, key);
     if (!s)
@@ -84,8 +119,227 @@ int64_t tgo_mem_available_kib(void)
     return parse_count(s);
 }
 
+/* ---- the cgroups' limits ---------------------------------------------------- */
+
+/* A whole file, NUL-terminated, in memory from malloc; NULL if unreadable.
+ * Only while the cgroups are looked for (/proc files report no size). */
+static char *read_all(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n <= 0) {
+            if (n < 0) {
+                free(buf);
+                buf = NULL;
+            }
+            break;
+        }
+        len += (size_t)n;
+        if (len == cap - 1) {
+            char *bigger = realloc(buf, cap *= 2);
+            if (!bigger)
+                free(buf);
+            buf = bigger;
+        }
+    }
+    close(fd);
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+/* Whether word is one of the comma-separated items of list. */
+static bool has_item(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *s = list; s; s = strchr(s, ',') ? strchr(s, ',') + 1 : NULL)
+        if (strncmp(s, word, n) == 0 && (s[n] == ',' || s[n] == '\0'))
+            return true;
+    return false;
+}
+
+/* The process's path in its memory hierarchy, from /proc/self/cgroup's
+ * lines "id:controllers:path": v1's memory controller's, else v2's (id 0,
+ * no controllers). *v1 says which. Points into text, which it cuts. */
+static char *cgroup_path(char *text, bool *v1)
+{
+    char *v2 = NULL, *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *controllers = strchr(line, ':');
+        char *path = controllers ? strchr(controllers + 1, ':') : NULL;
+        if (!path)
+            continue;
+        *controllers++ = *path++ = '\0';
+        if (has_item(controllers, "memory")) {
+            *v1 = true;
+            return path;
+        }
+        if (strcmp(line, "0") == 0 && *controllers == '\0')
+            v2 = path;
+    }
+    *v1 = false;
+    return v2;
+}
+
+/* Whether the mount root is path or one of its ancestors. */
+static bool root_holds(const char *root, const char *path)
+{
+    size_t n = strlen(root);
+    if (strcmp(root, "/") == 0)
+        return true;
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* The hierarchy's mount in /proc/self/mountinfo, whose lines read "id
+ * parent dev root point options [tags] - fstype source superoptions":
+ * its mount point, and in *rel where the process's path lies below it.
+ * A mount whose root holds the path wins; else the first, whose root the
+ * process cannot see (a cgroup namespace), and its mount point. NULL if
+ * there is none. Points into text, which it cuts. */
+static char *hierarchy_mount(char *text, bool v1, const char *path, const char **rel)
+{
+    char *fallback = NULL, *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *field[5], *rest = line;
+        int i = 0;
+        while (i < 5 && (field[i] = strsep(&rest, " ")))
+            i++;
+        char *after = rest ? strstr(rest, " - ") : NULL;
+        if (i < 5 || !after)
+            continue;
+        after += 3;
+        char *fstype = strsep(&after, " ");
+        char *superopts = after ? strchr(after, ' ') : NULL; /* past the source */
+        bool ours = v1 ? strcmp(fstype, "cgroup") == 0 && superopts &&
+                             has_item(superopts + 1, "memory")
+                       : strcmp(fstype, "cgroup2") == 0;
+        if (!ours)
+            continue;
+        if (root_holds(field[3], path)) {
+            *rel = strcmp(field[3], "/") == 0 ? path : path + strlen(field[3]);
+            return field[4];
+        }
+        if (!fallback)
+            fallback = field[4];
+    }
+    *rel = "";
+    return fallback;
+}
+
+/* Opens dir and each ancestor up to top, the length of the mount point's
+ * path, as cgroup.dirs: the levels whose limits count. Cuts dir. */
+static void open_levels(char *dir, size_t top)
+{
+    while (cgroup.n < CGROUP_MAX_LEVELS) {
+        int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0)
+            cgroup.dirs[cgroup.n++] = fd;
+        char *slash = strrchr(dir, '/');
+        if (!slash || (size_t)(slash - dir) < top)
+            return;
+        *slash = '\0';
+    }
+}
+
+void tgo__cgroup_find(const char *root)
+{
+    for (int i = 0; i < cgroup.n; i++)
+        close(cgroup.dirs[i]);
+    cgroup.n = 0;
+    cgroup.found = true;
+    char file[PATH_MAX], dir[PATH_MAX];
+    snprintf(file, sizeof file, "%s/proc/self/cgroup", root);
+    char *cgroups = read_all(file), *mounts = NULL;
+    snprintf(file, sizeof file, "%s/proc/self/mountinfo", root);
+    const char *path, *point, *rel;
+    if (cgroups && (path = cgroup_path(cgroups, &cgroup.v1)) && (mounts = read_all(file)) &&
+        (point = hierarchy_mount(mounts, cgroup.v1, path, &rel))) {
+        size_t top = strlen(root) + strlen(point);
+        int len = snprintf(dir, sizeof dir, "%s%s%s", root, point, rel);
+        while (len > 0 && (size_t)len > top && dir[len - 1] == '/') /* rel "/" */
+            dir[--len] = '\0';
+        if (len > 0 && (size_t)len < sizeof dir)
+            open_levels(dir, top);
+    }
+    free(mounts);
+    free(cgroups);
+}
+
+/* A file at dir that holds one number: it, or -1 (v2's "max" too). */
+static int64_t number_at(int dir, const char *name)
+{
+    char buf[32];
+    return read_head_at(dir, name, buf, sizeof buf) < 0 ? -1 : parse_count(buf);
+}
+
+/* key's value in a file of "key value" lines (memory.stat) at dir, or -1;
+ * read in small pieces: the file is kilobytes, a task stack may be 2 KiB. */
+static int64_t stat_at(int dir, const char *name, const char *key)
+{
+    int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char buf[128];
+    size_t len = 0, key_len = strlen(key);
+    bool skipping = false; /* in a line too long to be the key's */
+    int64_t value = -1;
+    for (ssize_t n; value < 0 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0;) {
+        buf[len += (size_t)n] = '\0';
+        char *line = buf, *end;
+        for (; value < 0 && (end = strchr(line, '\n')); line = end + 1, skipping = false)
+            if (!skipping && strncmp(line, key, key_len) == 0 && line[key_len] == ' ')
+                value = parse_count(line + key_len + 1);
+        len = strlen(line); /* the line the next piece ends */
+        skipping = skipping || len == sizeof buf - 1;
+        memmove(buf, line, skipping ? 0 : len);
+        len = skipping ? 0 : len;
+    }
+    close(fd);
+    return value;
+}
+
+/* The room one cgroup level leaves, in KiB, or -1 if it sets no limit. */
+static int64_t level_room_kib(int dir)
+{
+    int64_t limit = number_at(dir, cgroup.v1 ? "memory.limit_in_bytes" : "memory.max");
+    if (limit < 0 || limit >= CGROUP_UNLIMITED_FROM)
+        return -1;
+    int64_t usage = number_at(dir, cgroup.v1 ? "memory.usage_in_bytes" : "memory.current");
+    int64_t cache = stat_at(dir, "memory.stat",
+                            cgroup.v1 ? "total_inactive_file" : "inactive_file");
+    int64_t working = usage - (cache > 0 ? cache : 0);
+    int64_t room = limit - (working > 0 ? working : 0);
+    return room > 0 ? room / 1024 : 0;
+}
+
+int64_t tgo__cgroup_room_kib(void)
+{
+    int64_t least = -1;
+    for (int i = 0; i < cgroup.n; i++) {
+        int64_t room = level_room_kib(cgroup.dirs[i]);
+        if (room >= 0 && (least < 0 || room < least))
+            least = room;
+    }
+    return least;
+}
+
+int64_t tgo_mem_available_kib(void)
+{
+    int64_t machine = meminfo_available_kib(), room = tgo__cgroup_room_kib();
+    if (machine < 0 || room < 0)
+        return machine < 0 ? room : machine;
+    return room < machine ? room : machine;
+}
+
 void tgo__mem_budget_start(uint64_t limit_mib)
 {
+    if (!cgroup.found)
+        tgo__cgroup_find("");
     int64_t rss = tgo_rss_kib(), avail = tgo_mem_available_kib();
     if (rss < 0 || avail < 0) {
         budget_kib = -1;
