@@ -221,14 +221,24 @@ def memory_cgroup():
         path.mkdir()
     except OSError as exc:
         pytest.skip(f"cannot make a memory cgroup under {parent}: {exc}")
+    cgroup = MemoryCgroup(path, v1)
     try:
         limit = path / ("memory.limit_in_bytes" if v1 else "memory.max")
         limit.write_text(str(CGROUP_LIMIT_MIB << 20))
+        entered = subprocess.run(["/bin/sh", *cgroup.enter, "true"], capture_output=True,
+                                 text=True)
+        if entered.returncode != 0:
+            raise OSError(entered.stderr.strip())
     except OSError as exc:
-        path.rmdir()
-        pytest.skip(f"cannot limit the memory cgroup {path}: {exc}")
-    yield MemoryCgroup(path, v1)
-    for _ in range(100):  # the drivers have exited; the kernel may take a moment
+        remove_cgroup(path)
+        pytest.skip(f"cannot limit the memory cgroup {path} or start a process in it: {exc}")
+    yield cgroup
+    remove_cgroup(path)
+
+
+def remove_cgroup(path: Path) -> None:
+    """rmdir once its processes are gone, which the kernel may take a moment to see."""
+    for _ in range(100):
         try:
             path.rmdir()
             return
