@@ -1,7 +1,7 @@
 /*
  * cgroup_check.c - the room mem.c finds under a fixture tree: it prints
- * tgo__cgroup_room_kib() after tgo__cgroup_find(root), or "none" where no
- * cgroup sets a limit, as the trees' room_kib files write it.
+ * tgo__cgroup_room_kib(root), or "none" where no cgroup sets a limit, as
+ * the trees' room_kib files write it.
  *
  *     cgroup_check ROOT
  */
@@ -16,8 +16,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: cgroup_check ROOT\n");
         return 2;
     }
-    tgo__cgroup_find(argv[1]);
-    int64_t room = tgo__cgroup_room_kib();
+    int64_t room = tgo__cgroup_room_kib(argv[1]);
     if (room < 0)
         printf("none\n");
     else

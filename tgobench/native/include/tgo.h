@@ -133,9 +133,9 @@ int tgo_reserve_stacks(uint64_t n);
 uint64_t tgo_max_live_tasks(void);
 
 /* This process's resident set, and the memory available to it, in KiB:
- * the kernel's MemAvailable, or the room the process's memory cgroups
- * leave where that is less (their limits are found at the first tgo_run).
- * -1 when neither can be read. Safe on a small task stack. */
+ * the kernel's MemAvailable, or where it is less, the room the process's
+ * memory cgroups left at tgo_run's start less what the resident set has
+ * grown by since. -1 when neither can be read. Safe on a small task stack. */
 int64_t tgo_rss_kib(void);
 int64_t tgo_mem_available_kib(void);
 

@@ -39,10 +39,12 @@
  * Rejected: reading only /sys/fs/cgroup/memory.max, which is the root
  * cgroup's, with no limit, on a host where the process's cgroup has one.
  *
- * The directories are found once, at the first tgo_run, and kept open;
- * every reader after that uses no stdio and small buffers, so that it is
- * safe on a small task stack. Without /proc the memory available is
- * unknown and the budget unlimited.
+ * The cgroups are read at tgo_run's start, on the caller's stack; a task,
+ * whose stack may be 2 KiB, gets that room less what the resident set has
+ * grown by since, and reads only small files, with no stdio. Rejected:
+ * keeping the cgroups' directories open to read them from a task, which
+ * held descriptors for the process's life. Without /proc the memory
+ * available is unknown and the budget unlimited.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -53,27 +55,18 @@
 
 #include "runtime.h"
 
-enum {
-    RESERVE_MIN_KIB = 256 * 1024,
-    CGROUP_MAX_LEVELS = 16,
-};
+enum { RESERVE_MIN_KIB = 256 * 1024 };
 /* v1 writes "no limit" as the largest page-aligned count, 2^63 less a page */
 static const int64_t CGROUP_UNLIMITED_FROM = INT64_C(1) << 62;
 
-static int64_t budget_kib = -1;  /* the largest resident set allowed; -1: unknown */
+static int64_t budget_kib = -1;     /* the largest resident set allowed; -1: unknown */
+static int64_t rss_at_start = -1;   /* KiB, at the latest tgo_run's start */
+static int64_t room_at_start = -1;  /* the cgroups' room then, KiB; -1: no limit */
 
-static struct {
-    bool found;                   /* looked for, whether or not any was */
-    bool v1;
-    int n;
-    int dirs[CGROUP_MAX_LEVELS];  /* the process's memory cgroup, then its ancestors */
-} cgroup;
-
-/* The start of a small file at dir (or AT_FDCWD), NUL-terminated: its
- * length, or -1. */
-static ssize_t read_head_at(int dir, const char *path, char *buf, size_t size)
+/* The start of a small file, NUL-terminated: its length, or -1. */
+static ssize_t read_head(const char *path, char *buf, size_t size)
 {
-    int fd = openat(dir, path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     ssize_t n = read(fd, buf, size - 1);
@@ -98,7 +91,7 @@ static int64_t parse_count(const char *s)
 int64_t tgo_rss_kib(void)
 {
     char buf[96];
-    if (read_head_at(AT_FDCWD, "/proc/self/statm", buf, sizeof buf) < 0)
+    if (read_head("/proc/self/statm", buf, sizeof buf) < 0)
         return -1;
     const char *size_end = strchr(buf, ' '); /* skip the size field */
     int64_t pages = size_end ? parse_count(size_end + 1) : -1;
@@ -109,7 +102,7 @@ static int64_t meminfo_available_kib(void)
 {
     static const char key[] = "MemAvailable:";
     char buf[256]; /* the third line of /proc/meminfo */
-    if (read_head_at(AT_FDCWD, "/proc/meminfo", buf, sizeof buf) < 0)
+    if (read_head("/proc/meminfo", buf, sizeof buf) < 0)
         return -1;
     const char *s = strstr(buf, key);
     if (!s)
@@ -231,106 +224,95 @@ static char *hierarchy_mount(char *text, bool v1, const char *path, const char *
     return fallback;
 }
 
-/* Opens dir and each ancestor up to top, the length of the mount point's
- * path, as cgroup.dirs: the levels whose limits count. Cuts dir. */
-static void open_levels(char *dir, size_t top)
+/* dir/name into path (PATH_MAX bytes); false if it does not fit. */
+static bool path_in(char *path, const char *dir, const char *name)
 {
-    while (cgroup.n < CGROUP_MAX_LEVELS) {
-        int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0)
-            cgroup.dirs[cgroup.n++] = fd;
-        char *slash = strrchr(dir, '/');
-        if (!slash || (size_t)(slash - dir) < top)
-            return;
-        *slash = '\0';
-    }
+    int n = snprintf(path, PATH_MAX, "%s/%s", dir, name);
+    return n > 0 && n < PATH_MAX;
 }
 
-void tgo__cgroup_find(const char *root)
+/* The number a small file in dir holds, or -1 (v2's "max" too). */
+static int64_t number_in(const char *dir, const char *name)
 {
-    for (int i = 0; i < cgroup.n; i++)
-        close(cgroup.dirs[i]);
-    cgroup.n = 0;
-    cgroup.found = true;
-    char file[PATH_MAX], dir[PATH_MAX];
-    snprintf(file, sizeof file, "%s/proc/self/cgroup", root);
-    char *cgroups = read_all(file), *mounts = NULL;
-    snprintf(file, sizeof file, "%s/proc/self/mountinfo", root);
-    const char *path, *point, *rel;
-    if (cgroups && (path = cgroup_path(cgroups, &cgroup.v1)) && (mounts = read_all(file)) &&
-        (point = hierarchy_mount(mounts, cgroup.v1, path, &rel))) {
-        size_t top = strlen(root) + strlen(point);
-        int len = snprintf(dir, sizeof dir, "%s%s%s", root, point, rel);
-        while (len > 0 && (size_t)len > top && dir[len - 1] == '/') /* rel "/" */
-            dir[--len] = '\0';
-        if (len > 0 && (size_t)len < sizeof dir)
-            open_levels(dir, top);
-    }
-    free(mounts);
-    free(cgroups);
-}
-
-/* A file at dir that holds one number: it, or -1 (v2's "max" too). */
-static int64_t number_at(int dir, const char *name)
-{
-    char buf[32];
-    return read_head_at(dir, name, buf, sizeof buf) < 0 ? -1 : parse_count(buf);
-}
-
-/* key's value in a file of "key value" lines (memory.stat) at dir, or -1;
- * read in small pieces: the file is kilobytes, a task stack may be 2 KiB. */
-static int64_t stat_at(int dir, const char *name, const char *key)
-{
-    int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char path[PATH_MAX], buf[32];
+    if (!path_in(path, dir, name) || read_head(path, buf, sizeof buf) < 0)
         return -1;
-    char buf[128];
-    size_t len = 0, key_len = strlen(key);
-    bool skipping = false; /* in a line too long to be the key's */
+    return parse_count(buf);
+}
+
+/* key's value in dir's memory.stat, lines of "key value"; -1 if absent. */
+static int64_t stat_in(const char *dir, const char *key)
+{
+    char path[PATH_MAX];
+    char *text = path_in(path, dir, "memory.stat") ? read_all(path) : NULL, *save = NULL;
     int64_t value = -1;
-    for (ssize_t n; value < 0 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0;) {
-        buf[len += (size_t)n] = '\0';
-        char *line = buf, *end;
-        for (; value < 0 && (end = strchr(line, '\n')); line = end + 1, skipping = false)
-            if (!skipping && strncmp(line, key, key_len) == 0 && line[key_len] == ' ')
-                value = parse_count(line + key_len + 1);
-        len = strlen(line); /* the line the next piece ends */
-        skipping = skipping || len == sizeof buf - 1;
-        memmove(buf, line, skipping ? 0 : len);
-        len = skipping ? 0 : len;
-    }
-    close(fd);
+    size_t n = strlen(key);
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line && value < 0;
+         line = strtok_r(NULL, "\n", &save))
+        if (strncmp(line, key, n) == 0 && line[n] == ' ')
+            value = parse_count(line + n + 1);
+    free(text);
     return value;
 }
 
 /* The room one cgroup level leaves, in KiB, or -1 if it sets no limit. */
-static int64_t level_room_kib(int dir)
+static int64_t level_room_kib(const char *dir, bool v1)
 {
-    int64_t limit = number_at(dir, cgroup.v1 ? "memory.limit_in_bytes" : "memory.max");
+    int64_t limit = number_in(dir, v1 ? "memory.limit_in_bytes" : "memory.max");
     if (limit < 0 || limit >= CGROUP_UNLIMITED_FROM)
         return -1;
-    int64_t usage = number_at(dir, cgroup.v1 ? "memory.usage_in_bytes" : "memory.current");
-    int64_t cache = stat_at(dir, "memory.stat",
-                            cgroup.v1 ? "total_inactive_file" : "inactive_file");
+    int64_t usage = number_in(dir, v1 ? "memory.usage_in_bytes" : "memory.current");
+    int64_t cache = stat_in(dir, v1 ? "total_inactive_file" : "inactive_file");
     int64_t working = usage - (cache > 0 ? cache : 0);
     int64_t room = limit - (working > 0 ? working : 0);
     return room > 0 ? room / 1024 : 0;
 }
 
-int64_t tgo__cgroup_room_kib(void)
+/* The least room over dir and each ancestor up to top, the length of the
+ * mount point's path; -1 if none sets a limit. Cuts dir. */
+static int64_t least_room_kib(char *dir, size_t top, bool v1)
 {
     int64_t least = -1;
-    for (int i = 0; i < cgroup.n; i++) {
-        int64_t room = level_room_kib(cgroup.dirs[i]);
+    for (;;) {
+        int64_t room = level_room_kib(dir, v1);
         if (room >= 0 && (least < 0 || room < least))
             least = room;
+        char *slash = strrchr(dir, '/');
+        if (!slash || (size_t)(slash - dir) < top)
+            return least;
+        *slash = '\0';
     }
-    return least;
+}
+
+int64_t tgo__cgroup_room_kib(const char *root)
+{
+    char file[PATH_MAX], dir[PATH_MAX];
+    char *cgroups = path_in(file, root, "proc/self/cgroup") ? read_all(file) : NULL;
+    char *mounts = path_in(file, root, "proc/self/mountinfo") ? read_all(file) : NULL;
+    const char *path, *point, *rel;
+    bool v1;
+    int64_t room = -1;
+    if (cgroups && mounts && (path = cgroup_path(cgroups, &v1)) &&
+        (point = hierarchy_mount(mounts, v1, path, &rel))) {
+        size_t top = strlen(root) + strlen(point);
+        int len = snprintf(dir, sizeof dir, "%s%s%s", root, point, rel);
+        while (len > 0 && (size_t)len > top && dir[len - 1] == '/') /* rel "/" */
+            dir[--len] = '\0';
+        if (len > 0 && (size_t)len < sizeof dir)
+            room = least_room_kib(dir, top, v1);
+    }
+    free(mounts);
+    free(cgroups);
+    return room;
 }
 
 int64_t tgo_mem_available_kib(void)
 {
-    int64_t machine = meminfo_available_kib(), room = tgo__cgroup_room_kib();
+    int64_t machine = meminfo_available_kib(), room = room_at_start;
+    if (room >= 0 && rss_at_start >= 0) {
+        int64_t grown = tgo_rss_kib() - rss_at_start;
+        room = grown <= 0 ? room : grown < room ? room - grown : 0;
+    }
     if (machine < 0 || room < 0)
         return machine < 0 ? room : machine;
     return room < machine ? room : machine;
@@ -338,9 +320,9 @@ int64_t tgo_mem_available_kib(void)
 
 void tgo__mem_budget_start(uint64_t limit_mib)
 {
-    if (!cgroup.found)
-        tgo__cgroup_find("");
-    int64_t rss = tgo_rss_kib(), avail = tgo_mem_available_kib();
+    rss_at_start = tgo_rss_kib();
+    room_at_start = tgo__cgroup_room_kib("");
+    int64_t rss = rss_at_start, avail = tgo_mem_available_kib();
     if (rss < 0 || avail < 0) {
         budget_kib = -1;
         return;

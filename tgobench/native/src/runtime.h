@@ -285,11 +285,9 @@ void tgo__tasks_destroy(void);                  /* every descriptor, at the end 
 /* mem.c: the memory budget of one tgo_run */
 void tgo__mem_budget_start(uint64_t limit_mib); /* at tgo_run's start; 0: no limit of its own */
 bool tgo__mem_may_grow(void);      /* the resident set is within the budget */
-/* The memory cgroups of the process under root ("", or a fixture tree):
- * found at the first budget, or here; then the least room they leave, in
- * KiB, or -1 where none sets a limit. */
-void tgo__cgroup_find(const char *root);
-int64_t tgo__cgroup_room_kib(void);
+/* The least room the process's memory cgroups leave, in KiB, read under
+ * root ("", or a fixture tree); -1 where none sets a limit. */
+int64_t tgo__cgroup_room_kib(const char *root);
 
 /* ---- netpoller (netpoll.c) --------------------------------------------- */
 
