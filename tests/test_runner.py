@@ -322,9 +322,12 @@ def test_an_interrupt_of_the_command_alone_stops_its_workers_and_drivers(fake_en
     supervisor sends it): the pyperf worker and the driver it started, hung in
     a request, must not run on as orphans."""
     env = tgobench_env(dict(os.environ, TGOBENCH_FAKE_DIE="spawn:2:hang"))  # not the probe's
+    # SIGINT as a terminal leaves it, even where the tests run as a background
+    # job, which a shell without job control starts with SIGINT ignored
     main = subprocess.Popen([*TGOBENCH_COMMAND, "run", "--workload", "spawn", "--impl", "tgo",
                              "--plain", "-o", str(tmp_path / "r.json")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     marker = str(fake_env)
     deadline = time.monotonic() + 60
     while all(parent == main.pid for parent in _processes_running(marker).values()):
