@@ -296,10 +296,11 @@ int64_t tgo__cgroup_room_kib(const char *root)
         (point = hierarchy_mount(mounts, v1, path, &rel))) {
         size_t top = strlen(root) + strlen(point);
         int len = snprintf(dir, sizeof dir, "%s%s%s", root, point, rel);
-        while (len > 0 && (size_t)len > top && dir[len - 1] == '/') /* rel "/" */
-            dir[--len] = '\0';
-        if (len > 0 && (size_t)len < sizeof dir)
+        if (len > 0 && (size_t)len < sizeof dir) {
+            while ((size_t)len > top && dir[len - 1] == '/') /* rel "/" */
+                dir[--len] = '\0';
             room = least_room_kib(dir, top, v1);
+        }
     }
     free(mounts);
     free(cgroups);
