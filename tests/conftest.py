@@ -36,6 +36,22 @@ def runtime_sources(ctx: str) -> list[Path]:
     return [native / "src" / ctx] + [native / f for f in re.findall(r"'([^']+)'", block.group(1))]
 
 
+def build_with_source(program: Path, source: str, exe: Path) -> Path:
+    """Compile `program` (a test's own C, in tests/c) with one of the
+    runtime's sources (`source`, as "hist.c") into `exe`, warnings as errors.
+    Skips the test where there is no cc."""
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler (cc) on PATH")
+    native = REPO / "tgobench" / "native"
+    subprocess.run(
+        [cc, "-O2", "-std=gnu11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror",
+         "-I", str(native / "include"), "-I", str(native / "src"), str(program),
+         str(native / "src" / source), "-o", str(exe)],
+        check=True)
+    return exe
+
+
 def build_with_runtime(program: Path, policy: str, exe: Path, *flags: str) -> Path:
     """Compile `program` (a test's own C, in tests/c) with the runtime's
     sources and `policy` ("tgo", "gmp") into `exe`, with cc and `flags`.

@@ -11,31 +11,21 @@ from __future__ import annotations
 
 import importlib
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import CGROUP_LIMIT_MIB, IMPLS, REPO, Driver, driver_path
+from tests.conftest import (CGROUP_LIMIT_MIB, IMPLS, REPO, Driver, build_with_source,
+                            driver_path)
 
-NATIVE = REPO / "tgobench" / "native"
 FIXTURES = REPO / "tests" / "fixtures"
 TREES = sorted(p.parent for p in (FIXTURES / "cgroup").glob("*/room_kib"))
 
 
 @pytest.fixture(scope="module")
 def cgroup_check(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cc = shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler (cc) on PATH")
-    exe = tmp_path_factory.mktemp("cgroup") / "cgroup_check"
-    subprocess.run(
-        [cc, "-O2", "-std=gnu11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror",
-         "-I", str(NATIVE / "include"), "-I", str(NATIVE / "src"),
-         str(REPO / "tests" / "c" / "cgroup_check.c"), str(NATIVE / "src" / "mem.c"),
-         "-o", str(exe)],
-        check=True)
-    return exe
+    return build_with_source(REPO / "tests" / "c" / "cgroup_check.c", "mem.c",
+                             tmp_path_factory.mktemp("cgroup") / "cgroup_check")
 
 
 def room(exe: Path, root: Path) -> str:
@@ -59,9 +49,9 @@ def test_no_cgroup_files_is_no_limit(cgroup_check, tmp_path):
 
 def test_fixture_trees_match_their_generator(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(FIXTURES))
-    make_cgroup = importlib.import_module("make_cgroup")
+    make_cgroup, make_sysfs = (importlib.import_module(m) for m in ("make_cgroup", "make_sysfs"))
     make_cgroup.generate(tmp_path)
-    assert make_cgroup.trees_differ(tmp_path, FIXTURES / "cgroup") == []
+    assert make_sysfs.trees_differ(tmp_path, FIXTURES / "cgroup") == []
 
 
 @pytest.mark.parametrize("impl", IMPLS)

@@ -6,31 +6,21 @@ reset back to empty."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import build_with_source
 
 ROOT = Path(__file__).resolve().parent.parent
-NATIVE = ROOT / "tgobench" / "native"
 PERCENTILES = [0, 0.1, 1, 10, 25, 50, 75, 90, 99, 99.9, 99.99, 100]
 
 
 @pytest.fixture(scope="module")
 def hist_check(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cc = shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler (cc) on PATH")
-    exe = tmp_path_factory.mktemp("hist") / "hist_check"
-    subprocess.run(
-        [cc, "-O2", "-std=gnu11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror",
-         "-I", str(NATIVE / "include"), "-I", str(NATIVE / "src"),
-         str(ROOT / "tests" / "c" / "hist_check.c"), str(NATIVE / "src" / "hist.c"),
-         "-o", str(exe)],
-        check=True)
-    return exe
+    return build_with_source(ROOT / "tests" / "c" / "hist_check.c", "hist.c",
+                             tmp_path_factory.mktemp("hist") / "hist_check")
 
 
 def run_check(exe: Path, values: np.ndarray, percentiles: list[float] = PERCENTILES) -> dict:
