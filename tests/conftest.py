@@ -192,7 +192,7 @@ def driver(request, driver_dir: Path):
             assert d.close() == 0, d.stderr
 
 
-CGROUP_LIMIT_MIB = 320  # under the reserve (256 MiB) plus the drivers' start
+CGROUP_LIMIT_MIB = 320  # the budget leaves a driver tens of MiB above its 256 MiB reserve
 
 
 class MemoryCgroup:
