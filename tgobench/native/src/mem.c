@@ -179,13 +179,14 @@ static char *cgroup_path(char *text, bool *v1)
     return v2;
 }
 
-/* Whether the mount root is path or one of its ancestors. */
-static bool root_holds(const char *root, const char *path)
+/* Where path lies below the mount root, or NULL if the root is neither
+ * path nor one of its ancestors. */
+static const char *below_root(const char *root, const char *path)
 {
     size_t n = strlen(root);
     if (strcmp(root, "/") == 0)
-        return true;
-    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+        return path;
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0') ? path + n : NULL;
 }
 
 /* The hierarchy's mount in /proc/self/mountinfo, whose lines read "id
@@ -213,10 +214,8 @@ static char *hierarchy_mount(char *text, bool v1, const char *path, const char *
                        : strcmp(fstype, "cgroup2") == 0;
         if (!ours)
             continue;
-        if (root_holds(field[3], path)) {
-            *rel = strcmp(field[3], "/") == 0 ? path : path + strlen(field[3]);
+        if ((*rel = below_root(field[3], path)))
             return field[4];
-        }
         if (!fallback)
             fallback = field[4];
     }
