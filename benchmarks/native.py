@@ -131,13 +131,13 @@ FLOOR_LABELS = {
 # What one chan round trip does of floors.c's operations, with both tasks
 # on one P: each of its four channel operations takes the channel's lock;
 # each of the two answers switches straight to the task it woke, from the
-# call site where that task is suspended (tgo__mcall); taking that
-# task from the P's queues is a compare-and-swap (tgo's ring, gmp's
-# runnext), since thieves take from them too; and gmp puts each woken task
-# in runnext with an exchange (Go: a compare-and-swap). The switches and the
-# locked instructions are counted by callgrind in tests/test_benchmarks.py.
+# call site where that task is suspended (tgo__mcall); each woken task is
+# put in the P's runnext (tgo: next) with an exchange (Go: a
+# compare-and-swap), and taken from there with a compare-and-swap, since
+# thieves take from it too. The switches and the locked instructions are
+# counted by callgrind in tests/test_benchmarks.py.
 CHAN_ROUND_TRIP = {
-    "tgo": {"lock": 4, "cas": 2, "switch": 2},
+    "tgo": {"lock": 4, "cas": 2, "exchange": 2, "switch": 2},
     "gmp": {"lock": 4, "cas": 2, "exchange": 2, "switch": 2},
 }
 

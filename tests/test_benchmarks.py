@@ -49,7 +49,8 @@ def test_chan_floor_is_the_sum_of_the_counted_operations(capsys):
     native.print_floors({"switch": [9.0, 10.0, 11.0], "lock": [5.0], "exchange": [4.0],
                          "cas": [5.0]})
     out = capsys.readouterr().out
-    assert "tgo 50 (4 lock, 2 cas, 2 switch)" in out       # 4*5 + 2*5 + 2*10
+    # 4*5 + 2*5 + 2*4 + 2*10, each policy
+    assert "tgo 58 (4 lock, 2 cas, 2 exchange, 2 switch)" in out
     assert "gmp 58 (4 lock, 2 cas, 2 exchange, 2 switch)" in out
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     assert rows["switch"].endswith("10 [9-11]")
@@ -111,7 +112,7 @@ def chan_counts(exe, rounds: int, tmp_path) -> collections.Counter:
 def test_chan_round_trip_does_the_counted_switches_and_locked_instructions(impl, tmp_path):
     """The difference of two loop lengths leaves only what each round trip
     does: two switches, each straight to the other task (through g0 it
-    would be four), exchanges for the locks and gmp's runnext puts, and
+    would be four), exchanges for the locks and the runnext puts (tgo: next), and
     compare-and-swaps for the takes. A locked instruction or a switch added
     to the hot path fails here until CHAN_ROUND_TRIP, and so chan's floor,
     counts it."""

@@ -1,8 +1,10 @@
-"""Timers and the netpoller are served while every P has work of its own:
-tests/c/starve.c keeps every P busy with tasks that never block (yield loops,
-or a channel ping-pong that stays in one P's queues) until a sleeping task
-or a task reading a socket has woken. A runtime that looks at timers and
-fds only when a P runs out of work hangs there; the timeout names the case."""
+"""A runnable task runs while every P has work of its own: tests/c/starve.c
+keeps every P busy with tasks that never block (yield loops, or a channel
+ping-pong that stays in one P's queues) until a sleeping task or a task
+reading a socket has woken, or keeps a woken task's own P busy until another
+P has taken it. A runtime that looks at timers and fds only when a P runs out
+of work, or whose thieves never take a P's next task, hangs there; the
+timeout names the case."""
 
 from __future__ import annotations
 
@@ -34,3 +36,17 @@ def test_a_sleeper_and_a_reader_wake_while_every_p_is_busy(starve_exe, case, pro
         pytest.fail(f"{case} on {procs} Ps hung for {TIMEOUT_S} s: the waiting task was never "
                     "woken while the other tasks kept every P busy")
     assert (done.returncode, done.stdout, done.stderr) == (0, f"ok {case}\n", "")
+
+
+@pytest.mark.parametrize("procs", [2, 3])
+def test_a_task_woken_onto_a_busy_p_is_taken_by_another(starve_exe, procs):
+    """The waker spins after the wake-up, so its P never gets to the task it
+    is to run next (runnext): an idle P takes it after the pause."""
+    try:
+        done = subprocess.run([str(starve_exe), str(procs), "wake-spin"], capture_output=True,
+                              text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"wake-spin on {procs} Ps hung for {TIMEOUT_S} s: no P took the woken task "
+                    "from the spinning waker's P")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ok wake-spin\n", "")
+

@@ -102,8 +102,8 @@ def test_small_run_checks_out(driver, workload, procs, stack_size):
 def test_a_ping_pong_stays_on_one_p(driver_dir, impl):
     """The two tasks of chan answer each other on one P even with two, and
     the other P spinning (the default): a thief waits before it takes the
-    one task a running P is about to run (gmp: its runnext, as Go does;
-    tgo: a lone task in its ring). gmp readies a woken task on the waker's
+    task a running P is about to run (its runnext, as Go does; tgo calls
+    it next). gmp readies a woken task on the waker's
     P, so a steal that parts the two is undone by the next wake-up; tgo
     readies it on its origin, which would keep them apart."""
     with Driver(driver_path(impl, driver_dir)) as d:

@@ -1,17 +1,25 @@
 /*
- * starve.c - timers and the netpoller are served while every P has work
- * of its own. Each case keeps every P busy with tasks that never block
- * (yield loops, or a channel ping-pong that never leaves one P's queues)
- * until a task that waits for a timer, or for a socket, has been woken:
+ * starve.c - a runnable task runs while every P has work of its own. Most
+ * cases keep every P busy with tasks that never block (yield loops, or a
+ * channel ping-pong that never leaves one P's queues) until a task that
+ * waits for a timer, or for a socket, has been woken:
  *
  *   sleep    the main task sleeps 2 ms, then stops the busy tasks;
  *   read     a task reads a socket; the main task writes to it, then busy
  *            tasks spin until the reader has its byte.
  *
- * Usage: starve PROCS CASE (yield-sleep, chan-sleep, yield-read, chan-read).
- * A timer or an fd served only when a P runs out of work never wakes its
- * task here, and the run hangs: the test's timeout is the check. Prints
- * "ok CASE" and exits 0 once every task finished.
+ * One case, for two Ps or more, keeps a woken task's own P busy instead:
+ *
+ *   wake-spin  the main task spawns a task that waits on a channel on the
+ *              main task's P, wakes it there, where it is to run next
+ *              (runnext), and spins until it has run, ROUNDS times: another
+ *              P has to take it from there.
+ *
+ * Usage: starve PROCS CASE (yield-sleep, chan-sleep, yield-read, chan-read,
+ * wake-spin). A timer or an fd served only when a P runs out of work never
+ * wakes its task here, nor does a P take what another is about to run, and
+ * the run hangs: the test's timeout is the check. Prints "ok CASE" and
+ * exits 0 once every task finished.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,9 +31,12 @@
 
 #include "tgo.h"
 
+enum { ROUNDS = 100 };
+
 static _Atomic int stop;
 static tgo_chan *ping_ch, *pong_ch;
 static int sockets[2];
+static _Atomic int woken_runs;
 
 static void yielder(void *arg)
 {
@@ -64,6 +75,31 @@ static void reader(void *arg)
     atomic_store(&stop, 1);
 }
 
+/* wake-spin's woken task: waits once, on the P it first ran on. */
+static void woken(void *arg)
+{
+    (void)arg;
+    char c;
+    if (tgo_chan_recv(pong_ch, &c) != 0) {
+        fprintf(stderr, "starve: the woken task's channel was closed\n");
+        exit(1);
+    }
+    atomic_fetch_add(&woken_runs, 1);
+}
+
+static void wake_and_spin(void)
+{
+    pong_ch = tgo_chan_new(1, 0);
+    char c = 0;
+    for (int r = 1; r <= ROUNDS; r++) {
+        tgo_spawn(woken, NULL);
+        tgo_yield(); /* it runs on this P first, and waits there */
+        tgo_chan_send(pong_ch, &c);
+        while (atomic_load(&woken_runs) < r) {
+        }
+    }
+}
+
 static void keep_every_p_busy(bool chan)
 {
     if (chan) {
@@ -80,6 +116,10 @@ static void main_task(void *arg)
 {
     const char *which = arg;
     bool chan = strncmp(which, "chan", 4) == 0;
+    if (strcmp(which, "wake-spin") == 0) {
+        wake_and_spin();
+        return;
+    }
     if (strstr(which, "-sleep")) {
         keep_every_p_busy(chan);
         tgo_sleep_ns(2000000);
@@ -102,7 +142,8 @@ static void main_task(void *arg)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: starve PROCS yield-sleep|chan-sleep|yield-read|chan-read\n");
+        fprintf(stderr,
+                "usage: starve PROCS yield-sleep|chan-sleep|yield-read|chan-read|wake-spin\n");
         return 2;
     }
     tgo_config cfg = {.procs = atoi(argv[1])};

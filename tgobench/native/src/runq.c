@@ -11,6 +11,11 @@
  * commit with a CAS on the head. A slot is overwritten only after the head
  * has moved past it, so a consumer that read a stale slot loses its CAS.
  *
+ * tgo__runnext: Go's one-task slot beside the ring. The owner exchanges a
+ * task in (the one displaced goes to the ring's tail) and takes it with a
+ * CAS; a thief reads it, pauses so that the owner, about to run it, may,
+ * and takes it with a CAS only if it is still the same task.
+ *
  * tgo__taskq: an unbounded FIFO linked through task->next under a spinlock,
  * with an atomic size so that emptiness is checked without the lock. Go's
  * global queue; tgo's shared pool and its per-P queues that other Ps push to.
@@ -73,6 +78,15 @@ uint32_t tgo__runq_grab(tgo__runq *q, tgo__task **batch, uint32_t max)
                                                     memory_order_relaxed))
             return n;
     }
+}
+
+tgo__task *tgo__runnext_steal(tgo__runnext *r)
+{
+    tgo__task *t = atomic_load(&r->task);
+    if (!t)
+        return NULL;
+    tgo__pause_ns(TGO__STEAL_PAUSE_NS);
+    return atomic_compare_exchange_strong(&r->task, &t, NULL) ? t : NULL;
 }
 
 void tgo__taskq_put_list(tgo__taskq *q, tgo__task *head, tgo__task *tail, int n)

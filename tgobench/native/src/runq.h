@@ -20,6 +20,39 @@ uint32_t tgo__runq_len(const tgo__runq *q);
 /* Take half the ring (rounded up, at most max) into batch; owner or thief. */
 uint32_t tgo__runq_grab(tgo__runq *q, tgo__task **batch, uint32_t max);
 
+/* Go's runnext: one task at the owner's end of a ring, the one a running
+ * task has just made runnable on its own P, to run next with its data still
+ * in that CPU's cache. Put and take are the owner's; a thief takes it only
+ * after a pause that lets the owner run it first. */
+typedef struct tgo__runnext {
+    _Atomic(tgo__task *) task;
+} tgo__runnext;
+
+/* Owner only: t becomes next; returns the task it displaced, or NULL. */
+static inline tgo__task *tgo__runnext_put(tgo__runnext *r, tgo__task *t)
+{
+    return atomic_exchange(&r->task, t);
+}
+
+/* Owner only: the next task, or NULL (empty, or a thief took it). */
+static inline tgo__task *tgo__runnext_take(tgo__runnext *r)
+{
+    tgo__task *t = atomic_load_explicit(&r->task, memory_order_relaxed);
+    tgo__task *expected = t; /* t itself stays known not NULL below */
+    if (t && atomic_compare_exchange_strong(&r->task, &expected, NULL))
+        return t;
+    return NULL;
+}
+
+static inline bool tgo__runnext_empty(tgo__runnext *r)
+{
+    return atomic_load(&r->task) == NULL;
+}
+
+/* A thief: the task, if the owner has not taken it within
+ * TGO__STEAL_PAUSE_NS (proc.go's runqgrab: usleep(3)), or NULL. */
+tgo__task *tgo__runnext_steal(tgo__runnext *r);
+
 typedef struct tgo__taskq {
     tgo__spinlock lock;
     tgo__task *head, *tail;

@@ -35,8 +35,8 @@
  *   task leaves the CPU, to switch to the next task directly.
  *   Workers are not pinned to CPUs.
  *
- * The ring and the global queue are the shared tgo__runq and tgo__taskq
- * (runq.c); runnext, and every rule above, is this file's.
+ * The ring, runnext and the global queue are the shared tgo__runq,
+ * tgo__runnext and tgo__taskq (runq.c); every rule above is this file's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +51,7 @@ enum {
 
 typedef struct gmp_p {
     tgo__runq runq;
-    _Atomic(tgo__task *) runnext;
+    tgo__runnext runnext;
 } gmp_p;
 
 static struct {
@@ -104,10 +104,10 @@ static tgo__task *global_get(tgo__p *p, int max)
 static void runq_put(tgo__p *p, tgo__task *t, bool next)
 {
     if (next) {
-        tgo__task *old = atomic_exchange(&gp(p)->runnext, t);
-        if (!old)
+        t = tgo__runnext_put(&gp(p)->runnext, t);
+        if (!t)
             return;
-        t = old; /* the previous runnext goes to the tail */
+        /* the previous runnext goes to the tail */
     }
     /* the ring; when it is full, runqputslow: half of it and t to the global queue */
     tgo__runq_put_or_spill(&gp(p)->runq, t, &global.runq, &p->c.shared_puts);
@@ -115,8 +115,8 @@ static void runq_put(tgo__p *p, tgo__task *t, bool next)
 
 static tgo__task *runq_get(tgo__p *p, bool *inherit)
 {
-    tgo__task *next = atomic_load_explicit(&gp(p)->runnext, memory_order_relaxed);
-    if (next && atomic_compare_exchange_strong(&gp(p)->runnext, &next, NULL)) {
+    tgo__task *next = tgo__runnext_take(&gp(p)->runnext);
+    if (next) {
         *inherit = true;
         return next;
     }
@@ -126,7 +126,7 @@ static tgo__task *runq_get(tgo__p *p, bool *inherit)
 
 static bool runq_empty(tgo__p *p)
 {
-    return tgo__runq_len(&gp(p)->runq) == 0 && !atomic_load(&gp(p)->runnext);
+    return tgo__runq_len(&gp(p)->runq) == 0 && tgo__runnext_empty(&gp(p)->runnext);
 }
 
 /* Half of victim's ring into batch, or, on the last round, its runnext. */
@@ -135,15 +135,8 @@ static uint32_t runq_grab(tgo__p *victim, tgo__task **batch, bool steal_runnext)
     uint32_t n = tgo__runq_grab(&gp(victim)->runq, batch, RUNQ_SIZE / 2);
     if (n || !steal_runnext)
         return n;
-    tgo__task *next = atomic_load(&gp(victim)->runnext);
-    if (!next)
-        return 0;
-    /* the owner is about to run it: give it the chance first (proc.go) */
-    tgo__pause_ns(TGO__STEAL_PAUSE_NS);
-    if (!atomic_compare_exchange_strong(&gp(victim)->runnext, &next, NULL))
-        return 0;
-    batch[0] = next;
-    return 1;
+    batch[0] = tgo__runnext_steal(&gp(victim)->runnext);
+    return batch[0] != NULL;
 }
 
 /* Steal into p's own ring; returns one task to run. */
@@ -286,7 +279,7 @@ void tgo__policy_inject(tgo__p *p, tgo__task *list)
  * goes to the global queue instead, as it would once preempted. */
 void tgo__policy_slice_end(tgo__p *p)
 {
-    tgo__task *next = atomic_exchange(&gp(p)->runnext, NULL);
+    tgo__task *next = tgo__runnext_take(&gp(p)->runnext);
     if (!next)
         return;
     p->c.shared_puts++;

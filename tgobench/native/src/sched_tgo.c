@@ -16,13 +16,14 @@
  *
  * The per-P "deque", from the owner's end (head) to the thieves' end:
  *
- *     urgent  | ring          | inbox       | batch
- *     NETIO   | local tasks   | pushed by   | BATCH-hinted
- *     wakeups | (runq, FIFO)  | other Ps    | tasks
+ *     urgent  | next        | ring          | inbox       | batch
+ *     NETIO   | the task    | local tasks   | pushed by   | BATCH-hinted
+ *     wakeups | woken here  | (runq, FIFO)  | other Ps    | tasks
  *
  * The owner takes from the left, a thief from the right: a thief first takes
  * throughput work nobody waits for, and latency-sensitive wakeups stay with
- * the owner while anything else is there to take. As in one deque, a thief
+ * the owner while anything else is there to take. next is Go's runnext,
+ * which a thief takes last, after a pause that lets the owner run it. As in one deque, a thief
  * reaches them when they are all that is left: a burst of I/O wakeups on one
  * P is then shared instead of run one after another while another P idles
  * (open-loop rpc, 2 Ps, workers unpinned: p99 3.5 -> 1.6 ms in a fresh
@@ -42,7 +43,9 @@
  *   yield             the yielder's ring tail (there is no global queue)
  *   ready             origin_target(): the origin P unless it is busy, then
  *                     a P of the same node; a wakeup of the netpoller goes
- *                     to that P's urgent queue, others to its ring or inbox
+ *                     to that P's urgent queue, others to its inbox, or,
+ *                     when that P is the waker's own, to its next (the task
+ *                     there moves to the ring's tail)
  *   data arrived      a reader of a TCP socket: its origin becomes the P
  *                     pinned to the CPU its data came in on (same node
  *                     only), and its ready stays there even when busy
@@ -58,18 +61,24 @@
  * steering does from the kernel's side.
  *
  * findRunnable, in order
- *   1. urgent, ring, inbox, batch of this P (tgo__policy_take_local, which
- *      the core also calls when a task leaves the CPU); every 61st slice
- *      one task of the inbox before the ring, so that it cannot starve;
+ *   1. urgent, next, ring, inbox, batch of this P (tgo__policy_take_local,
+ *      which the core also calls when a task leaves the CPU); every 61st
+ *      slice one task of the inbox, else of the ring, before next, so that
+ *      neither can starve;
  *   2. expired timers and a non-blocking netpoll;
  *   3. stealing by level: for each locality level in turn, the Ps of that
  *      level in random order (batch ring, ring, inbox, urgent), skipping
  *      idle Ps; the spinning limit is gmp's (half the busy Ps), and a
- *      running P's one queued task is taken only after the pause gmp gives
- *      a runnext, so that the two policies differ only in what the article
- *      claims;
+ *      running P's next, or its one queued task, is taken only after the
+ *      pause gmp gives a runnext, so that the two policies differ only in
+ *      what the article claims;
  *   4. the shared pool, last;
  *   5. spin until tgo__spin_ns has passed, then park (shared with gmp).
+ *
+ * Why next: the article upgrades Go's local queue, and of its parts names
+ * only the global queue as removed, so Go's runnext stays. Without it, each
+ * wakeup of a ping-pong went through the ring (a slot, the tail, then the
+ * head written, where next is one word), and tgo's chan trailed gmp's.
  *
  * Rejected: a Chase-Lev deque per P (remote pushes at the owner's end
  * would need a lock anyway); a global queue under another name (the pool is
@@ -86,10 +95,13 @@
 enum { HALF_RING = TGO__RUNQ_SIZE / 2, INBOX_FAIRNESS_TICKS = 61, DATA_ASK_EVERY = 16 };
 
 typedef struct tgo_p {
-    tgo__taskq urgent;        /* NETIO wakeups; thieves take them last */
+    tgo__taskq urgent;        /* NETIO wakeups */
     tgo__runq ring;           /* local tasks; owner pushes, anyone takes */
     tgo__taskq inbox;         /* tasks other Ps made runnable here */
     tgo__runq batch;          /* BATCH-hinted tasks, stolen first */
+    /* the task a task running here woke here; a ping-pong writes it twice
+     * a round trip, so on a line of its own */
+    _Alignas(64) tgo__runnext next;
 } tgo_p;
 
 static struct {
@@ -136,8 +148,9 @@ static void push_to(tgo__p *p, tgo__p *target, tgo__task *t, bool urgent)
 static uint32_t queued(tgo__p *p)
 {
     tgo_p *q = tp(p);
-    return (uint32_t)tgo__taskq_size(&q->urgent) + tgo__runq_len(&q->ring) +
-           (uint32_t)tgo__taskq_size(&q->inbox) + tgo__runq_len(&q->batch);
+    return (uint32_t)tgo__taskq_size(&q->urgent) + !tgo__runnext_empty(&q->next) +
+           tgo__runq_len(&q->ring) + (uint32_t)tgo__taskq_size(&q->inbox) +
+           tgo__runq_len(&q->batch);
 }
 
 
@@ -193,17 +206,21 @@ static __attribute__((noinline)) void ready_elsewhere(tgo__p *p, tgo__task *t)
 }
 
 /* The common wakeup, a plain task whose origin is the waker's P (every one
- * of a ping-pong), goes straight onto the waker's ring; the general path is
- * out of line, so that this one inlines into tgo__ready with no frame of
- * its own. */
-static inline void make_ready(tgo__p *p, tgo__task *t)
+ * of a ping-pong): by a running task, into the waker's next, the task it
+ * displaces to the ring; readied in a list (timers), onto the ring, in the
+ * list's order. The general path is out of line, so that this one inlines
+ * into tgo__ready with no frame of its own. */
+static inline void make_ready(tgo__p *p, tgo__task *t, bool by_task)
 {
     if (TGO__UNLIKELY(urgent_wakeup(t) || !origin_is_waker(p, t))) {
         ready_elsewhere(p, t);
         return;
     }
     t->at_data = 0;
-    push_local(p, t);
+    if (by_task)
+        t = tgo__runnext_put(&tp(p)->next, t);
+    if (t)
+        push_local(p, t);
     tgo__wakep();
 }
 
@@ -229,10 +246,16 @@ static __attribute__((noinline)) tgo__task *take_local_in_order(tgo__p *p)
     tgo_p *q = tp(p);
     int taken;
     tgo__task *t = tgo__taskq_take(&q->urgent, 1, &taken);
-    /* every 61st slice the inbox first, as gmp's global queue: a ring that
-     * never empties (two yield loops) would keep wakeups there for ever */
-    if (!t && p->schedtick % INBOX_FAIRNESS_TICKS == 0 && tgo__taskq_size(&q->inbox) > 0)
+    /* every 61st slice a task that waited behind next, the inbox's first,
+     * as gmp's global queue: a ping-pong through next, or a ring that never
+     * empties (two yield loops), would keep them waiting for ever */
+    bool fairness_turn = p->schedtick % INBOX_FAIRNESS_TICKS == 0;
+    if (!t && fairness_turn && tgo__taskq_size(&q->inbox) > 0)
         t = take_inbox(p, &q->inbox, 1, &taken);
+    if (!t && fairness_turn)
+        t = tgo__runq_get(&q->ring);
+    if (!t)
+        t = tgo__runnext_take(&q->next);
     if (!t)
         t = tgo__runq_get(&q->ring);
     if (!t)
@@ -243,15 +266,17 @@ static __attribute__((noinline)) tgo__task *take_local_in_order(tgo__p *p)
 }
 
 /* The common case first, small enough to inline into tgo__mcall: nothing
- * urgent, not the inbox's turn, and a task in the ring, which the full order
- * would take next anyway. */
+ * urgent, not the fairness turn, and a task in next or the ring, which the
+ * full order would take next anyway. */
 tgo__task *tgo__policy_take_local(tgo__p *p, bool *inherit)
 {
     tgo_p *q = tp(p);
-    *inherit = false; /* no runnext: every task starts a new slice */
+    *inherit = false; /* every task starts a new slice, next's too */
     if (TGO__LIKELY(tgo__taskq_size(&q->urgent) == 0 &&
                     p->schedtick % INBOX_FAIRNESS_TICKS != 0)) {
-        tgo__task *t = tgo__runq_get(&q->ring);
+        tgo__task *t = tgo__runnext_take(&q->next);
+        if (!t)
+            t = tgo__runq_get(&q->ring);
         if (t)
             return t;
     }
@@ -260,14 +285,14 @@ tgo__task *tgo__policy_take_local(tgo__p *p, bool *inherit)
 
 /* Whether victim, running a task with one other in its ring and nothing
  * else queued, took that one itself within the pause Go gives a runnext.
- * That task is usually the one its running task has just spawned or woken,
- * next to run there with its data in that P's cache; a thief that took it
- * at once parted every ping-pong across two CPUs, where return-to-origin
- * then kept it (chan, 2 Ps: 1.5 us a round trip, against 0.1 us on one). */
+ * That task is usually the one its running task has just spawned and will
+ * wait for, next to run there with its data in that P's cache: gmp's
+ * newproc puts it in runnext, which a thief takes only after the pause;
+ * tgo spawns onto the ring, and this gives it the same chance. */
 static bool owner_ran_lone_task(tgo__p *victim)
 {
     tgo__runq *ring = &tp(victim)->ring;
-    if (queued(victim) != 1 || tgo__runq_len(ring) != 1)
+    if (tgo__runq_len(ring) != 1 || queued(victim) != 1)
         return false;
     uint32_t head = atomic_load(&ring->head);
     tgo__pause_ns(TGO__STEAL_PAUSE_NS);
@@ -275,7 +300,7 @@ static bool owner_ran_lone_task(tgo__p *victim)
 }
 
 /* Half of one of victim's queues, from the thieves' end (batch ring, ring,
- * inbox, urgent); *n: how many. */
+ * inbox, urgent), else its next after a pause; *n: how many. */
 static tgo__task *steal_from(tgo__p *p, tgo__p *victim, uint32_t *n_stolen)
 {
     tgo__task *batch[HALF_RING];
@@ -290,6 +315,10 @@ static tgo__task *steal_from(tgo__p *p, tgo__p *victim, uint32_t *n_stolen)
         tgo__taskq *q = tgo__taskq_size(&v->inbox) ? &v->inbox : &v->urgent;
         int size = tgo__taskq_size(q), taken = 0;
         tgo__task *t = size ? take_inbox(p, q, (uint64_t)(size - size / 2), &taken) : NULL;
+        if (!t) {
+            t = tgo__runnext_steal(&v->next);
+            taken = t != NULL;
+        }
         *n_stolen = (uint32_t)taken;
         return t;
     }
@@ -425,7 +454,7 @@ void tgo__policy_spawn(tgo__p *p, tgo__task *t)
 
 void tgo__policy_ready(tgo__p *p, tgo__task *t)
 {
-    make_ready(p, t);
+    make_ready(p, t, true);
 }
 
 void tgo__policy_yield(tgo__p *p, tgo__task *t)
@@ -476,13 +505,13 @@ void tgo__policy_inject(tgo__p *p, tgo__task *list)
     while (list) {
         tgo__task *t = list;
         list = list->next;
-        make_ready(p, t);
+        make_ready(p, t, false);
     }
 }
 
-/* Nothing to end: tgo has no runnext; what inject readied is in an urgent
- * queue (first), a FIFO ring, or an inbox that take_local reaches at least
- * every INBOX_FAIRNESS_TICKS slices. */
+/* Nothing to end: no task inherits a slice; what inject readied is in an
+ * urgent queue (first), or a ring or inbox that take_local reaches ahead
+ * of next at least every INBOX_FAIRNESS_TICKS slices. */
 void tgo__policy_slice_end(tgo__p *p)
 {
     (void)p;
