@@ -14,7 +14,8 @@
  * tgo__runnext: Go's one-task slot beside the ring. The owner exchanges a
  * task in (the one displaced goes to the ring's tail) and takes it with a
  * CAS; a thief reads it, pauses so that the owner, about to run it, may,
- * and takes it with a CAS only if it is still the same task.
+ * and takes it with a CAS only if it is still the same task (and, where
+ * the owner counts its puts, the count has not moved).
  *
  * tgo__taskq: an unbounded FIFO linked through task->next under a spinlock,
  * with an atomic size so that emptiness is checked without the lock. Go's
@@ -80,12 +81,15 @@ uint32_t tgo__runq_grab(tgo__runq *q, tgo__task **batch, uint32_t max)
     }
 }
 
-tgo__task *tgo__runnext_steal(tgo__runnext *r)
+tgo__task *tgo__runnext_steal(tgo__runnext *r, const _Atomic uint32_t *puts)
 {
+    uint32_t puts_before = puts ? atomic_load(puts) : 0;
     tgo__task *t = atomic_load(&r->task);
     if (!t)
         return NULL;
     tgo__pause_ns(TGO__STEAL_PAUSE_NS);
+    if (puts && atomic_load(puts) != puts_before)
+        return NULL;
     return atomic_compare_exchange_strong(&r->task, &t, NULL) ? t : NULL;
 }
 

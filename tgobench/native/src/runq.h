@@ -50,8 +50,12 @@ static inline bool tgo__runnext_empty(tgo__runnext *r)
 }
 
 /* A thief: the task, if the owner has not taken it within
- * TGO__STEAL_PAUSE_NS (proc.go's runqgrab: usleep(3)), or NULL. */
-tgo__task *tgo__runnext_steal(tgo__runnext *r);
+ * TGO__STEAL_PAUSE_NS (proc.go's runqgrab: usleep(3)), or NULL. Go's check
+ * cannot tell a task left waiting from one taken and put back within the
+ * pause, as a ping-pong does every other wake-up; puts, when not NULL, is
+ * a count the owner advances on each put, and a count that moved leaves
+ * the task alone. */
+tgo__task *tgo__runnext_steal(tgo__runnext *r, const _Atomic uint32_t *puts);
 
 typedef struct tgo__taskq {
     tgo__spinlock lock;

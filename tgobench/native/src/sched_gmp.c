@@ -135,7 +135,7 @@ static uint32_t runq_grab(tgo__p *victim, tgo__task **batch, bool steal_runnext)
     uint32_t n = tgo__runq_grab(&gp(victim)->runq, batch, RUNQ_SIZE / 2);
     if (n || !steal_runnext)
         return n;
-    batch[0] = tgo__runnext_steal(&gp(victim)->runnext);
+    batch[0] = tgo__runnext_steal(&gp(victim)->runnext, NULL); /* Go's check */
     return batch[0] != NULL;
 }
 

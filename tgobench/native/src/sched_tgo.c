@@ -22,13 +22,13 @@
  *
  * The owner takes from the left, a thief from the right: a thief first takes
  * throughput work nobody waits for, and latency-sensitive wakeups stay with
- * the owner while anything else is there to take. next is Go's runnext,
- * which a thief takes last, after a pause that lets the owner run it. As in one deque, a thief
+ * the owner while anything else is there to take. As in one deque, a thief
  * reaches them when they are all that is left: a burst of I/O wakeups on one
  * P is then shared instead of run one after another while another P idles
  * (open-loop rpc, 2 Ps, workers unpinned: p99 3.5 -> 1.6 ms in a fresh
  * process, whose first milliseconds are such a burst; within noise once
- * warm).
+ * warm). next, Go's runnext, is the exception: a thief takes it last of all,
+ * after a pause that lets the owner run it.
  *
  * The article's single deque cannot be both pushed at the head by other Ps
  * (return-to-origin wakeups) and stolen from lock-free at the tail without
@@ -102,6 +102,7 @@ typedef struct tgo_p {
     /* the task a task running here woke here; a ping-pong writes it twice
      * a round trip, so on a line of its own */
     _Alignas(64) tgo__runnext next;
+    _Atomic uint32_t next_puts; /* the owner's puts into next, for thieves */
 } tgo_p;
 
 static struct {
@@ -205,6 +206,20 @@ static __attribute__((noinline)) void ready_elsewhere(tgo__p *p, tgo__task *t)
         tgo__wakep();
 }
 
+/* A task into p's next, counted: a thief that saw the same task there
+ * before and after its pause then knows whether it was taken and put back
+ * meanwhile (a ping-pong's wake-ups alternate its two tasks there). Go's
+ * check cannot tell, and parts the two: gmp's next wake-up joins them
+ * again, tgo's return-to-origin would keep them apart. Returns the task
+ * displaced. */
+static inline tgo__task *put_next(tgo_p *q, tgo__task *t)
+{
+    tgo__task *displaced = tgo__runnext_put(&q->next, t);
+    uint32_t puts = atomic_load_explicit(&q->next_puts, memory_order_relaxed);
+    atomic_store_explicit(&q->next_puts, puts + 1, memory_order_relaxed);
+    return displaced;
+}
+
 /* The common wakeup, a plain task whose origin is the waker's P (every one
  * of a ping-pong): by a running task, into the waker's next, the task it
  * displaces to the ring; readied in a list (timers), onto the ring, in the
@@ -218,7 +233,7 @@ static inline void make_ready(tgo__p *p, tgo__task *t, bool by_task)
     }
     t->at_data = 0;
     if (by_task)
-        t = tgo__runnext_put(&tp(p)->next, t);
+        t = put_next(tp(p), t);
     if (t)
         push_local(p, t);
     tgo__wakep();
@@ -316,7 +331,7 @@ static tgo__task *steal_from(tgo__p *p, tgo__p *victim, uint32_t *n_stolen)
         int size = tgo__taskq_size(q), taken = 0;
         tgo__task *t = size ? take_inbox(p, q, (uint64_t)(size - size / 2), &taken) : NULL;
         if (!t) {
-            t = tgo__runnext_steal(&v->next);
+            t = tgo__runnext_steal(&v->next, &v->next_puts);
             taken = t != NULL;
         }
         *n_stolen = (uint32_t)taken;
