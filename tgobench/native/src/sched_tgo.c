@@ -41,11 +41,11 @@
  *   spawn             the spawner's ring (BATCH: its batch ring); full: pool;
  *                     from outside the runtime (the first task): the pool
  *   yield             the yielder's ring tail (there is no global queue)
- *   ready             origin_target(): the origin P unless it is busy, then
+ *   ready             a plain task whose origin is the waker's P: that P's
+ *                     next (the task there moves to the ring's tail); else
+ *                     origin_target(): the origin P unless it is busy, then
  *                     a P of the same node; a wakeup of the netpoller goes
- *                     to that P's urgent queue, others to its inbox, or,
- *                     when that P is the waker's own, to its next (the task
- *                     there moves to the ring's tail)
+ *                     to that P's urgent queue, others to its ring or inbox
  *   data arrived      a reader of a TCP socket: its origin becomes the P
  *                     pinned to the CPU its data came in on (same node
  *                     only), and its ready stays there even when busy
@@ -78,7 +78,9 @@
  * Why next: the article upgrades Go's local queue, and of its parts names
  * only the global queue as removed, so Go's runnext stays. Without it, each
  * wakeup of a ping-pong went through the ring (a slot, the tail, then the
- * head written, where next is one word), and tgo's chan trailed gmp's.
+ * head written, where next is one word), and tgo's chan trailed gmp's
+ * (fresh drivers, interleaved: 53 -> 49 ns a round trip on one P, 58 -> 52
+ * on two, 563 -> 533 instructions).
  *
  * Rejected: a Chase-Lev deque per P (remote pushes at the owner's end
  * would need a lock anyway); a global queue under another name (the pool is
