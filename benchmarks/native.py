@@ -44,7 +44,7 @@ With --instructions, it also counts with callgrind the instructions that tgo
 and gmp execute per task spawned, per yield and per chan round trip, on one
 P with idle Ps parking at once: the difference between two run lengths, so
 that start-up and shutdown cancel. A count does not depend on how busy the
-machine is (repeated runs agreed within 0.2%), so it shows what a change to
+machine is (repeated runs agreed within 1%), so it shows what a change to
 the runtime costs where the times above are too noisy to; it says nothing of
 cache misses or of what a crossing between CPUs costs.
 

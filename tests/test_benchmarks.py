@@ -133,13 +133,15 @@ def doubled(params: dict, shorter: dict) -> dict:
 @pytest.mark.parametrize("impl", IMPLS)
 def test_instructions_per_op_do_not_depend_on_the_run_lengths(impl):
     """Start-up and shutdown cancel in the difference: the lengths the
-    script uses and twice the longer one give the same count per operation."""
+    script uses and twice the longer one give the same count per operation,
+    within twice the spread of repeated counts of one length pair (up to
+    0.8%: gmp's spawn, 405.0 to 408.2)."""
     exe = driver_path(impl)
     for label, workload, _, (short, long) in native.INSTRUCTION_FIGURES:
         per_op = native.instructions_per_op(exe, workload, (short, long))
         per_op_longer = native.instructions_per_op(exe, workload, (long, doubled(long, short)))
         assert per_op > 50, f"{label}: {per_op} instructions is less than a switch and a take"
-        assert per_op_longer == pytest.approx(per_op, rel=0.01), label
+        assert per_op_longer == pytest.approx(per_op, rel=0.02), label
 
 
 def test_instructions_need_valgrind(monkeypatch):

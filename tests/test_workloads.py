@@ -123,10 +123,10 @@ def test_a_full_ring_spills_half_of_it_and_the_new_task_to_the_shared_queue(
     """Go's runqputslow, which both policies share: on one P, a task that
     spawns without yielding fills its P's ring, and every put into the full
     ring moves half of it and the new task to the shared queue (gmp's global
-    queue, tgo's pool), counted as shared_puts. tgo puts each new task in the
-    ring; gmp puts it in runnext and the one it displaces in the ring, one
-    put fewer."""
-    ring_puts = tasks if impl == "tgo" else tasks - 1
+    queue, tgo's pool), counted as shared_puts. Each new task goes to
+    runnext (tgo: next), and the one it displaces to the ring: one put fewer
+    than tasks."""
+    ring_puts = tasks - 1
     moved_per_spill = RING_SLOTS // 2 + 1
     spills = 0 if ring_puts <= RING_SLOTS else (ring_puts - RING_SLOTS - 1) // moved_per_spill + 1
     with Driver(driver_path(impl, driver_dir)) as d:
@@ -260,7 +260,7 @@ def test_parked_beyond_memory_is_refused(driver):
 
 # Tasks that wait for their children stay alive, and how many at once is the
 # policy's doing (fib(40) held 16 GiB under gmp and outgrew 24 GiB under tgo,
-# whose FIFO spawn order runs the tree breadth first). Past the runtime's
+# when its spawn order ran the tree breadth first). Past the runtime's
 # memory budget a spawn fails, and the loop reports it. Unlimited, these
 # peak at 50 MB and more (fib with 2 KiB stacks under gmp, the least); the
 # limit set here is 16 MiB.
