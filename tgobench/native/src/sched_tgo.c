@@ -18,7 +18,8 @@
  *
  *     urgent  | next        | ring          | inbox       | batch
  *     NETIO   | the task    | local tasks   | pushed by   | BATCH-hinted
- *     wakeups | woken here  | (runq, FIFO)  | other Ps    | tasks
+ *     wakeups | spawned or  | (runq, FIFO)  | other Ps    | tasks
+ *             | woken here  |               |             |
  *
  * The owner takes from the left, a thief from the right: a thief first takes
  * throughput work nobody waits for, and latency-sensitive wakeups stay with
@@ -108,8 +109,8 @@ typedef struct tgo_p {
     tgo__runq ring;           /* local tasks; owner pushes, anyone takes */
     tgo__taskq inbox;         /* tasks other Ps made runnable here */
     tgo__runq batch;          /* BATCH-hinted tasks, stolen first */
-    /* the task a task running here woke here; a ping-pong writes it twice
-     * a round trip, so on a line of its own */
+    /* the task a task running here spawned or woke here; a ping-pong
+     * writes it twice a round trip, so on a line of its own */
     _Alignas(64) tgo__runnext next;
     _Atomic uint32_t next_puts; /* the owner's puts into next, for thieves */
 } tgo_p;
