@@ -26,27 +26,27 @@ def starve_exe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     return build_with_runtime(ROOT / "tests" / "c" / "starve.c", request.param, exe, "-O1", "-g")
 
 
+def run_case(exe: Path, procs: int, case: str, hang: str) -> None:
+    """starve CASE on procs Ps, which must print "ok CASE"; hang says what a
+    run that does not end within TIMEOUT_S failed to do."""
+    try:
+        done = subprocess.run([str(exe), str(procs), case], capture_output=True, text=True,
+                              timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{case} on {procs} Ps hung for {TIMEOUT_S} s: {hang}")
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"ok {case}\n", "")
+
+
 @pytest.mark.parametrize("procs", [1, 2, 3])
 @pytest.mark.parametrize("case", CASES)
 def test_a_sleeper_and_a_reader_wake_while_every_p_is_busy(starve_exe, case, procs):
-    try:
-        done = subprocess.run([str(starve_exe), str(procs), case], capture_output=True,
-                              text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{case} on {procs} Ps hung for {TIMEOUT_S} s: the waiting task was never "
-                    "woken while the other tasks kept every P busy")
-    assert (done.returncode, done.stdout, done.stderr) == (0, f"ok {case}\n", "")
+    run_case(starve_exe, procs, case,
+             "the waiting task was never woken while the other tasks kept every P busy")
 
 
 @pytest.mark.parametrize("procs", [2, 3])
 def test_a_task_woken_onto_a_busy_p_is_taken_by_another(starve_exe, procs):
     """The waker spins after the wake-up, so its P never gets to the task it
     is to run next (runnext): an idle P takes it after the pause."""
-    try:
-        done = subprocess.run([str(starve_exe), str(procs), "wake-spin"], capture_output=True,
-                              text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"wake-spin on {procs} Ps hung for {TIMEOUT_S} s: no P took the woken task "
-                    "from the spinning waker's P")
-    assert (done.returncode, done.stdout, done.stderr) == (0, "ok wake-spin\n", "")
-
+    run_case(starve_exe, procs, "wake-spin",
+             "no P took the woken task from the spinning waker's P")
