@@ -18,12 +18,14 @@ import (
 // v1 writes "no limit" as the largest page-aligned count, 2^63 less a page.
 const cgroupUnlimitedFrom = 1 << 62
 
-type cgroupFiles struct{ limit, usage, inactiveKey string }
+// high: v2's memory.high, past which the kernel throttles the cgroup under
+// reclaim; the lesser of it and the limit counts. v1 has none.
+type cgroupFiles struct{ limit, high, usage, inactiveKey string }
 
 var (
 	cgroupV1Files = cgroupFiles{limit: "memory.limit_in_bytes", usage: "memory.usage_in_bytes",
 		inactiveKey: "total_inactive_file"}
-	cgroupV2Files = cgroupFiles{limit: "memory.max", usage: "memory.current",
+	cgroupV2Files = cgroupFiles{limit: "memory.max", high: "memory.high", usage: "memory.current",
 		inactiveKey: "inactive_file"}
 )
 
@@ -113,10 +115,15 @@ func hierarchyMount(mountinfo string, v1 bool, path string) (point, rel string, 
 	return point, rel, ok
 }
 
-// cgroupLevelRoomKiB: one level's limit less its working set, -1 if it
-// sets no limit.
+// cgroupLevelRoomKiB: one level's limit (v2: the lesser of memory.max and
+// memory.high) less its working set, -1 if it sets no limit.
 func cgroupLevelRoomKiB(dir string, files cgroupFiles) int64 {
 	limit := fileNumber(filepath.Join(dir, files.limit))
+	if files.high != "" {
+		if high := fileNumber(filepath.Join(dir, files.high)); high >= 0 && (limit < 0 || high < limit) {
+			limit = high
+		}
+	}
 	if limit < 0 || limit >= cgroupUnlimitedFrom {
 		return -1
 	}

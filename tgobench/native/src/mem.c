@@ -29,7 +29,8 @@
  * set, which is its usage less the inactive file cache the kernel reclaims
  * before it kills (the figure container runtimes evict by); the process's
  * cgroup and each ancestor it can see may limit it, and the least room
- * counts. Both versions: v2's memory.max, memory.current and inactive_file,
+ * counts. Both versions: v2's memory.max (or memory.high, where the kernel
+ * starts to throttle, when lower), memory.current and inactive_file,
  * v1's memory.limit_in_bytes, memory.usage_in_bytes and total_inactive_file
  * (each hierarchical). Where v1's memory controller is mounted it is the
  * one that charges, even beside a v2 mount (the hybrid layout). The
@@ -254,10 +255,22 @@ static int64_t stat_in(const char *dir, const char *key)
     return value;
 }
 
+/* A level's limit in bytes, or -1 if it sets none: v1's, or the lesser of
+ * v2's memory.max and memory.high, past which the kernel throttles the
+ * cgroup's allocations under reclaim (no OOM kill, but what a benchmark
+ * measures there is the reclaim). */
+static int64_t level_limit(const char *dir, bool v1)
+{
+    if (v1)
+        return number_in(dir, "memory.limit_in_bytes");
+    int64_t max = number_in(dir, "memory.max"), high = number_in(dir, "memory.high");
+    return high >= 0 && (max < 0 || high < max) ? high : max;
+}
+
 /* The room one cgroup level leaves, in KiB, or -1 if it sets no limit. */
 static int64_t level_room_kib(const char *dir, bool v1)
 {
-    int64_t limit = number_in(dir, v1 ? "memory.limit_in_bytes" : "memory.max");
+    int64_t limit = level_limit(dir, v1);
     if (limit < 0 || limit >= CGROUP_UNLIMITED_FROM)
         return -1;
     int64_t usage = number_in(dir, v1 ? "memory.usage_in_bytes" : "memory.current");
