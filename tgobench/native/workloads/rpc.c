@@ -287,6 +287,71 @@ static int check_buffer_memory(wl_loop_out *out)
     return 0;
 }
 
+/* Spawns each connection's client side (open loop: a sender and a
+ * receiver), all held at st.gate; a task that cannot be spawned fails the
+ * echo, and st.done stops waiting for it. */
+static void start_clients(bool open_loop)
+{
+    int tasks_per_conn = open_loop ? 2 : 1, started = 0;
+    tgo_wg_add(st.done, (int64_t)st.conns * tasks_per_conn);
+    for (int i = 0; i < st.conns; i++) {
+        if (tgo_spawn(open_loop ? open_sender : closed_client, &st.clients[i]) != 0)
+            break;
+        started++;
+        if (open_loop) {
+            if (tgo_spawn(open_receiver, &st.clients[i]) != 0)
+                break;
+            started++;
+        }
+    }
+    int missing = st.conns * tasks_per_conn - started;
+    if (missing) {
+        wl_echo_fail(&st.echo, WL_ECHO_CLIENT_TASKS, -1,
+                     (uint64_t)st.conns * (uint64_t)tasks_per_conn, started);
+        tgo_wg_add(st.done, -(int64_t)missing);
+    }
+}
+
+/* What the clients counted, over all connections. */
+typedef struct rpc_tally {
+    uint64_t requests, sampled, served_here;
+} rpc_tally;
+
+static rpc_tally tally_clients(void)
+{
+    rpc_tally tally = {0, 0, 0};
+    for (int i = 0; i < st.conns; i++) {
+        tally.requests += st.clients[i].requests;
+        tally.sampled += st.clients[i].sampled;
+        tally.served_here += st.clients[i].served_here;
+    }
+    return tally;
+}
+
+/* Throughput and latency; the open loop's send lag (lag), or the closed
+ * loop's same_p_share (lag NULL). */
+static void add_metrics(wl_loop_out *out, const rpc_tally *tally, const tgo_hist *latency,
+                        const tgo_hist *lag)
+{
+    uint64_t elapsed = out->elapsed_ns;
+    wl_metric_add(out, "throughput_per_s",
+                  elapsed ? (double)tally->requests * 1e9 / (double)elapsed : 0, false);
+    wl_metric_add(out, "latency_ns.p50", (double)tgo_hist_percentile(latency, 50), true);
+    wl_metric_add(out, "latency_ns.p90", (double)tgo_hist_percentile(latency, 90), true);
+    wl_metric_add(out, "latency_ns.p99", (double)tgo_hist_percentile(latency, 99), true);
+    wl_metric_add(out, "latency_ns.p999", (double)tgo_hist_percentile(latency, 99.9), true);
+    wl_metric_add(out, "latency_ns.max", (double)tgo_hist_max(latency), true);
+    if (lag) {
+        wl_metric_add(out, "send_lag_ns.p50", (double)tgo_hist_percentile(lag, 50), true);
+        wl_metric_add(out, "send_lag_ns.p99", (double)tgo_hist_percentile(lag, 99), true);
+        wl_metric_add(out, "send_lag_ns.max", (double)tgo_hist_max(lag), true);
+    } else {
+        wl_metric_add(out, "same_p_share",
+                      tally->sampled ? (double)tally->served_here / (double)tally->sampled : 0,
+                      false);
+    }
+}
+
 static int rpc_loop(const wl_args *args, wl_loop_out *out)
 {
     bool open_loop = strcmp(args->str[P_MODE], "open") == 0;
@@ -310,75 +375,30 @@ static int rpc_loop(const wl_args *args, wl_loop_out *out)
         return -1;
     }
 
-    int tasks_per_conn = open_loop ? 2 : 1, started = 0;
     tgo_wg_add(st.gate, 1);
-    tgo_wg_add(st.done, (int64_t)st.conns * tasks_per_conn);
-    for (int i = 0; i < st.conns; i++) {
-        if (open_loop) {
-            if (tgo_spawn(open_sender, &st.clients[i]) != 0)
-                break;
-            started++;
-            if (tgo_spawn(open_receiver, &st.clients[i]) != 0)
-                break;
-            started++;
-        } else {
-            if (tgo_spawn(closed_client, &st.clients[i]) != 0)
-                break;
-            started++;
-        }
-    }
-    int missing = st.conns * tasks_per_conn - started;
-    if (missing) {
-        wl_echo_fail(&st.echo, WL_ECHO_CLIENT_TASKS, -1,
-                     (uint64_t)st.conns * (uint64_t)tasks_per_conn, started);
-        tgo_wg_add(st.done, -(int64_t)missing);
-    }
-
+    start_clients(open_loop);
     st.t0 = tgo_now_ns();
     tgo_wg_done(st.gate);
     tgo_wg_wait(st.done);
     uint64_t end = open_loop ? atomic_load(&st.last_reply) : tgo_now_ns();
 
     int failed = wl_echo_close(&st.echo, out);
-    uint64_t ops = 0, sampled = 0, served_here = 0;
-    for (int i = 0; i < st.conns; i++) {
-        ops += st.clients[i].requests;
-        sampled += st.clients[i].sampled;
-        served_here += st.clients[i].served_here;
-    }
-    tgo_hist *all = failed ? NULL : merged(st.latency);
+    rpc_tally tally = tally_clients();
+    tgo_hist *latency = failed ? NULL : merged(st.latency);
     tgo_hist *lag = failed || !open_loop ? NULL : merged(st.send_lag);
     free_state();
-    if (failed || !counted_once(all, ops, "replies", out) ||
-        (open_loop && !counted_once(lag, ops, "sends", out))) {
-        tgo_hist_free(all);
-        tgo_hist_free(lag);
-        return -1;
+    bool checked = !failed && counted_once(latency, tally.requests, "replies", out) &&
+                   (!open_loop || counted_once(lag, tally.requests, "sends", out));
+    if (checked) {
+        out->elapsed_ns = end > st.t0 ? end - st.t0 : 0;
+        out->ops = tally.requests;
+        add_metrics(out, &tally, latency, lag);
+        wl_metric_add(out, "fds_before", fds_before, true);
+        wl_metric_add(out, "fds_after", wl_open_fds(), true);
     }
-
-    uint64_t elapsed = end > st.t0 ? end - st.t0 : 0;
-    out->elapsed_ns = elapsed;
-    out->ops = ops;
-    wl_metric_add(out, "throughput_per_s", elapsed ? (double)ops * 1e9 / (double)elapsed : 0,
-                  false);
-    wl_metric_add(out, "latency_ns.p50", (double)tgo_hist_percentile(all, 50), true);
-    wl_metric_add(out, "latency_ns.p90", (double)tgo_hist_percentile(all, 90), true);
-    wl_metric_add(out, "latency_ns.p99", (double)tgo_hist_percentile(all, 99), true);
-    wl_metric_add(out, "latency_ns.p999", (double)tgo_hist_percentile(all, 99.9), true);
-    wl_metric_add(out, "latency_ns.max", (double)tgo_hist_max(all), true);
-    if (open_loop) {
-        wl_metric_add(out, "send_lag_ns.p50", (double)tgo_hist_percentile(lag, 50), true);
-        wl_metric_add(out, "send_lag_ns.p99", (double)tgo_hist_percentile(lag, 99), true);
-        wl_metric_add(out, "send_lag_ns.max", (double)tgo_hist_max(lag), true);
-    } else {
-        wl_metric_add(out, "same_p_share", sampled ? (double)served_here / (double)sampled : 0,
-                      false);
-    }
-    wl_metric_add(out, "fds_before", fds_before, true);
-    wl_metric_add(out, "fds_after", wl_open_fds(), true);
-    tgo_hist_free(all);
+    tgo_hist_free(latency);
     tgo_hist_free(lag);
-    return 0;
+    return checked ? 0 : -1;
 }
 
 const workload wl_rpc = {
