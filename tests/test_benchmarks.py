@@ -3,7 +3,8 @@ operation priced, the handoff left out with one CPU, and chan's floor the
 sum of the operations a round trip is counted to do, counts that callgrind
 confirms on each driver (x86-64). And native.py --instructions: a count per
 operation that does not depend on the run lengths it is taken from, and
-clear errors without valgrind or when a run fails."""
+clear errors without valgrind or when a run fails; each workload reaches the
+runtime through calls, in both drivers alike."""
 
 from __future__ import annotations
 
@@ -122,6 +123,42 @@ def test_chan_round_trip_does_the_counted_switches_and_locked_instructions(impl,
     ops = native.CHAN_ROUND_TRIP[impl]
     assert per_round_trip == {"switch": ops["switch"], "cmpxchg": ops["cas"],
                               "xchg": ops["lock"] + ops.get("exchange", 0)}
+
+
+def calls_by_function(disassembly: str) -> dict[str, set[str]]:
+    """The functions each function of objdump's disassembly calls, by their
+    names without the suffixes the compiler adds (".lto_priv.0", ".cold")."""
+    calls: dict[str, set[str]] = collections.defaultdict(set)
+    caller = ""
+    for line in disassembly.splitlines():
+        head = re.match(r"[0-9a-f]+ <([^>.]+)[^>]*>:$", line)
+        if head:
+            caller = head.group(1)
+            continue
+        call = re.search(r"\scall\s+[0-9a-f]+ <([^>.+@]+)", line)
+        if call and caller:
+            calls[caller].add(call.group(1))
+    return calls
+
+
+# What a workload calls in the runtime, as any program would through tgo.h.
+WORKLOAD_CALLS = {"spawn_loop": {"tgo_spawn"}, "yield_task": {"tgo_yield"},
+                  "chan_loop": {"tgo_chan_send", "tgo_chan_recv"}}
+
+
+@pytest.mark.skipif(not shutil.which("objdump"), reason="reads the drivers with objdump")
+@pytest.mark.parametrize("impl", IMPLS)
+def test_workloads_call_the_runtime_through_its_api(impl):
+    """The workloads are built outside link-time optimisation, so neither
+    driver inlines a runtime function into one: under it, gmp's driver
+    inlined tgo_spawn into spawn's loop and tgo's did not, as the size of
+    unrelated code decided, and the two policies' spawn counts differed by
+    that."""
+    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(driver_path(impl))],
+                         check=True, capture_output=True, text=True).stdout
+    calls = calls_by_function(dis)
+    for workload_fn, api in WORKLOAD_CALLS.items():
+        assert api <= calls[workload_fn], (workload_fn, sorted(calls[workload_fn]))
 
 
 def doubled(params: dict, shorter: dict) -> dict:
