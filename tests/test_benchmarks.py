@@ -64,6 +64,12 @@ def test_counted_operations_are_ones_floors_prices():
     assert set(native.CHAN_ROUND_TRIP) == {"tgo", "gmp"}
 
 
+def disassemble(exe) -> str:
+    """objdump's disassembly of exe, without the raw bytes."""
+    return subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(exe)], check=True,
+                          capture_output=True, text=True).stdout
+
+
 def counted_instructions(disassembly: str) -> dict[int, str]:
     """The instructions to count in objdump's disassembly, by address: the
     first of tgo__ctx_switch ("switch"), and each locked one by mnemonic
@@ -89,9 +95,7 @@ def chan_counts(exe, rounds: int, tmp_path) -> collections.Counter:
                     "--compress-strings=no", f"--callgrind-out-file={out}", str(exe), "run",
                     "chan", "--rounds", str(rounds), "--procs", "1", "--loops", "1"],
                    check=True, capture_output=True, timeout=300)
-    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(exe)], check=True,
-                         capture_output=True, text=True).stdout
-    counted = counted_instructions(dis)
+    counted = counted_instructions(disassemble(exe))
     assert "switch" in counted.values(), "no tgo__ctx_switch in the driver's disassembly"
     counts: collections.Counter = collections.Counter()
     after_calls = False
@@ -154,9 +158,7 @@ def test_workloads_call_the_runtime_through_its_api(impl):
     inlined tgo_spawn into spawn's loop and tgo's did not, as the size of
     unrelated code decided, and the two policies' spawn counts differed by
     that."""
-    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(driver_path(impl))],
-                         check=True, capture_output=True, text=True).stdout
-    calls = calls_by_function(dis)
+    calls = calls_by_function(disassemble(driver_path(impl)))
     for workload_fn, api in WORKLOAD_CALLS.items():
         assert api <= calls[workload_fn], (workload_fn, sorted(calls[workload_fn]))
 
