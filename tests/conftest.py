@@ -72,6 +72,17 @@ def build_with_runtime(program: Path, policy: str, exe: Path, *flags: str) -> Pa
     return exe
 
 
+def run_to_end(args: list[str], what: str, hang: str, timeout_s: float,
+               **kwargs) -> subprocess.CompletedProcess:
+    """Run a test's own program (args) to its end, its output captured as
+    text; one that has not ended within timeout_s fails the test: `what`
+    hung, and `hang` says what it failed to do (the deadlock guard)."""
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, **kwargs)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{what} hung for {timeout_s} s: {hang}")
+
+
 _INSTALL_HINT = ("install the package (`pip install .`), or build the drivers "
                  "(`meson setup build && ninja -C build`) and set "
                  "TGOBENCH_DRIVER_DIR=build/tgobench/native")

@@ -6,12 +6,9 @@ stealing found nothing (DESIGN 3.2), so it takes from the ring."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import build_with_runtime
+from tests.conftest import build_with_runtime, run_to_end
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 30
@@ -24,11 +21,9 @@ IN_RING = set(range(RING_SLOTS // 2, TASKS - 1)) - SPILLED
 def first_task_elsewhere(policy: str, tmp_path: Path) -> int:
     exe = build_with_runtime(ROOT / "tests" / "c" / "find_order.c", policy,
                              tmp_path / "find_order", "-O1", "-g")
-    try:
-        done = subprocess.run([str(exe)], capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"find_order under {policy} hung for {TIMEOUT_S} s: the other P never "
-                    "ran a task, or the blocker never left the main task's P")
+    done = run_to_end([str(exe)], f"find_order under {policy}",
+                      "the other P never ran a task, or the blocker never left the main "
+                      "task's P", TIMEOUT_S)
     assert (done.returncode, done.stderr) == (0, ""), done
     word, index = done.stdout.split()
     assert word == "first-elsewhere", done.stdout

@@ -8,12 +8,11 @@ lost wakeup hangs, and the timeout names the seed."""
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SANITIZE, build_with_runtime
+from tests.conftest import SANITIZE, build_with_runtime, run_to_end
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 6
@@ -35,12 +34,9 @@ def netread_exe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 @pytest.mark.parametrize("procs, seed", [(1, 11), (2, 12), (2, 13), (4, 14)])
 def test_reads_after_a_short_read_see_every_byte_datagram_and_end_of_file(netread_exe, procs, seed):
     env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1", ASAN_OPTIONS="detect_leaks=0")
-    try:
-        done = subprocess.run([str(netread_exe), str(procs), str(ROUNDS), str(seed)],
-                              capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"netread hung for {TIMEOUT_S} s (procs {procs}, seed {seed}): "
-                    "a read waited for an edge that never came")
+    done = run_to_end([str(netread_exe), str(procs), str(ROUNDS), str(seed)],
+                      f"netread (procs {procs}, seed {seed})",
+                      "a read waited for an edge that never came", TIMEOUT_S, env=env)
     assert done.returncode == 0, f"procs {procs}, seed {seed}:\n{done.stderr[-4000:]}"
     assert done.stderr == "", done.stderr[-4000:]
     checked = int(done.stdout.split()[1])

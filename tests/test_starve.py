@@ -8,12 +8,11 @@ timeout names the case."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_with_runtime
+from tests.conftest import build_with_runtime, run_to_end
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 30
@@ -29,11 +28,7 @@ def starve_exe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 def run_case(exe: Path, procs: int, case: str, hang: str) -> None:
     """starve CASE on procs Ps, which must print "ok CASE"; hang says what a
     run that does not end within TIMEOUT_S failed to do."""
-    try:
-        done = subprocess.run([str(exe), str(procs), case], capture_output=True, text=True,
-                              timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{case} on {procs} Ps hung for {TIMEOUT_S} s: {hang}")
+    done = run_to_end([str(exe), str(procs), case], f"{case} on {procs} Ps", hang, TIMEOUT_S)
     assert (done.returncode, done.stdout, done.stderr) == (0, f"ok {case}\n", "")
 
 
