@@ -233,6 +233,17 @@ static inline tgo__task *put_next(tgo_p *q, tgo__task *t)
     return displaced;
 }
 
+/* t onto p's own queues, into next when into_next (the task there moves
+ * to the ring's tail), and an idle P woken to share them. */
+static inline void put_here(tgo__p *p, tgo__task *t, bool into_next)
+{
+    if (into_next)
+        t = put_next(tp(p), t);
+    if (t)
+        push_local(p, t);
+    tgo__wakep();
+}
+
 /* The common wakeup, a plain task whose origin is the waker's P (every one
  * of a ping-pong): by a running task, into the waker's next, the task it
  * displaces to the ring; readied in a list (timers), onto the ring, in the
@@ -245,11 +256,7 @@ static inline void make_ready(tgo__p *p, tgo__task *t, bool by_task)
         return;
     }
     t->at_data = 0;
-    if (by_task)
-        t = put_next(tp(p), t);
-    if (t)
-        push_local(p, t);
-    tgo__wakep();
+    put_here(p, t, by_task);
 }
 
 /* ---- taking work -------------------------------------------------------- */
@@ -458,11 +465,7 @@ void tgo__policy_spawn(tgo__p *p, tgo__task *t)
         tgo__taskq_put(&shared.pool, t); /* from outside the runtime: the pool */
         return;
     }
-    if (t->hint != TGO_HINT_BATCH)
-        t = put_next(tp(p), t);
-    if (t)
-        push_local(p, t);
-    tgo__wakep();
+    put_here(p, t, t->hint != TGO_HINT_BATCH);
 }
 
 void tgo__policy_ready(tgo__p *p, tgo__task *t)
