@@ -44,11 +44,13 @@
  *                     full ring spills to the pool; from outside the
  *                     runtime (the first task): the pool
  *   yield             the yielder's ring tail (there is no global queue)
- *   ready             a plain task whose origin is the waker's P: that P's
- *                     next (the task there moves to the ring's tail); else
- *                     origin_target(): the origin P unless it is busy, then
- *                     a P of the same node; a wakeup of the netpoller goes
- *                     to that P's urgent queue, others to its ring or inbox
+ *   ready             a task with no hint whose origin is the waker's P:
+ *                     that P's next (the task there moves to the ring's
+ *                     tail); else origin_target(): the origin P unless it
+ *                     is busy, then a P of the same node; a wakeup of the
+ *                     netpoller goes to that P's urgent queue; others to
+ *                     its ring, a BATCH task to its batch ring, when it is
+ *                     the waker's P, else to its inbox
  *   data arrived      a reader of a TCP socket: its origin becomes the P
  *                     pinned to the CPU its data came in on (same node
  *                     only), and its ready stays there even when busy
@@ -244,14 +246,17 @@ static inline void put_here(tgo__p *p, tgo__task *t, bool into_next)
     tgo__wakep();
 }
 
-/* The common wakeup, a plain task whose origin is the waker's P (every one
- * of a ping-pong): by a running task, into the waker's next, the task it
- * displaces to the ring; readied in a list (timers), onto the ring, in the
- * list's order. The general path is out of line, so that this one inlines
- * into tgo__ready with no frame of its own. */
+/* The common wakeup, a task with no hint whose origin is the waker's P
+ * (every one of a ping-pong): by a running task, into the waker's next, the
+ * task it displaces to the ring; readied in a list (timers), onto the ring,
+ * in the list's order. Hinted tasks take the general path, which is out of
+ * line, so that this one inlines into tgo__ready with no frame of its own:
+ * a NETIO one goes to the urgent queue, and a BATCH one never to next, which
+ * the owner runs first and a thief takes last. */
 static inline void make_ready(tgo__p *p, tgo__task *t, bool by_task)
 {
-    if (TGO__UNLIKELY(urgent_wakeup(t) || !origin_is_waker(p, t))) {
+    if (TGO__UNLIKELY(urgent_wakeup(t) || t->hint == TGO_HINT_BATCH ||
+                      !origin_is_waker(p, t))) {
         ready_elsewhere(p, t);
         return;
     }

@@ -1,0 +1,60 @@
+"""Where each policy puts a task by its hint (tests/c/hint_order.c): W, with
+the hint, and three plain tasks A1..A3 spawned after it run on one P, and
+the order they run in shows the queue each went to. gmp ignores hints, as
+Go has none; tgo runs a NETIO wake-up first (the urgent queue, DESIGN 3.2)
+and a BATCH task after everything else, whether spawned or woken."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import build_with_runtime, run_to_end
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 30
+
+# Each new task goes to next and pushes the one before it to the ring's
+# tail: spawning W, A1, A2, A3 leaves A3 in next, then W A1 A2 on the ring.
+# A wake-up (W, after A1..A3) goes to next in turn, pushing A3 behind A2.
+GO_ORDER = {"spawn": ["A3", "W", "A1", "A2"], "wake": ["W", "A1", "A2", "A3"]}
+TGO_ORDER = {
+    ("spawn", "none"): GO_ORDER["spawn"],
+    ("spawn", "netio"): GO_ORDER["spawn"],      # a spawn is no network wake-up
+    ("spawn", "batch"): ["A3", "A1", "A2", "W"],
+    ("wake", "none"): GO_ORDER["wake"],
+    ("wake", "netio"): ["W", "A3", "A1", "A2"],  # urgent, ahead of next
+    ("wake", "batch"): ["A3", "A1", "A2", "W"],
+}
+
+
+@pytest.fixture(scope="module")
+def hint_order(tmp_path_factory):
+    built = {}
+
+    def run(policy: str, mode: str, hint: str) -> list[str]:
+        if policy not in built:
+            built[policy] = build_with_runtime(
+                ROOT / "tests" / "c" / "hint_order.c", policy,
+                tmp_path_factory.mktemp(policy) / "hint_order", "-O1", "-g")
+        done = run_to_end([str(built[policy]), mode, hint],
+                          f"hint_order {mode} {hint} under {policy}",
+                          "a task was never run, or W never woke", TIMEOUT_S)
+        assert (done.returncode, done.stderr) == (0, ""), done
+        word, *order = done.stdout.split()
+        assert word == "order", done.stdout
+        return order
+
+    return run
+
+
+@pytest.mark.parametrize("mode, hint", sorted(TGO_ORDER))
+def test_tgo_orders_tasks_by_hint(hint_order, mode, hint):
+    assert hint_order("tgo", mode, hint) == TGO_ORDER[mode, hint]
+
+
+@pytest.mark.parametrize("mode, hint", sorted(TGO_ORDER))
+def test_gmp_ignores_hints_as_go_has_none(hint_order, mode, hint):
+    assert hint_order("gmp", mode, hint) == GO_ORDER[mode]
+
