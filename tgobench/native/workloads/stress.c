@@ -13,7 +13,10 @@
  *     picked from the `chans` shared channels (random capacities, 0 for
  *     unbuffered), always in increasing channel order.
  * A job joins its children on its own wait group or not (coin flip); tasks
- * yield, sleep a few microseconds and take the mutex at random. A task's
+ * yield, sleep a few microseconds and take the mutex at random. Each task
+ * carries a hint drawn from (seed, id): half none, a quarter NETIO, a
+ * quarter BATCH, so that every queue of a hint-ordered policy holds tasks
+ * that block, are woken and are stolen (gmp ignores hints). A task's
  * errno must come back from its yields as it left, though other tasks ran
  * in between and it may resume on another worker.
  *
@@ -95,6 +98,13 @@ static uint32_t rng_next(uint64_t *s, uint32_t bound)
     return (uint32_t)((x >> 32) % bound);
 }
 
+static tgo_hint task_hint(uint32_t id)
+{
+    static const tgo_hint hints[4] = {TGO_HINT_NONE, TGO_HINT_NONE, TGO_HINT_NETIO,
+                                      TGO_HINT_BATCH};
+    return hints[wl_mix64(st.seed * 0x9e3779b97f4a7c15ull ^ id) % 4];
+}
+
 static uint64_t token_value(uint32_t id, uint32_t j)
 {
     return wl_mix64(st.seed << 32 ^ (uint64_t)id << 5 ^ j);
@@ -152,7 +162,7 @@ static int spawn_child(uint32_t id, tgo_wg *join)
     st.tasks[id].join = join;
     if (join)
         tgo_wg_add(join, 1);
-    if (tgo_spawn(stress_task_fn, (void *)(uintptr_t)id) == 0)
+    if (tgo_spawn_hint(stress_task_fn, (void *)(uintptr_t)id, task_hint(id)) == 0)
         return 0;
     if (join)
         tgo_wg_done(join);
