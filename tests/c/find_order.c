@@ -25,50 +25,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "other_p.h"
 #include "tgo.h"
 
 enum { TASKS = 300 };
 
-static _Atomic int blocker_running, release_blocker;
-static _Atomic int first_elsewhere = -1;
 static _Atomic int runs;
 static _Atomic long index_sum;
-static int main_p;
 
 static void counted(void *arg)
 {
     int index = (int)(long)arg;
-    if (tgo_current_p() != main_p) {
-        int none = -1;
-        atomic_compare_exchange_strong(&first_elsewhere, &none, index);
-    }
+    note_if_elsewhere(index);
     atomic_fetch_add(&index_sum, index);
     atomic_fetch_add(&runs, 1);
-}
-
-static void blocker(void *arg)
-{
-    (void)arg;
-    atomic_store(&blocker_running, 1);
-    while (!atomic_load(&release_blocker)) {
-    }
 }
 
 static void main_task(void *arg)
 {
     (void)arg;
-    main_p = tgo_current_p();
-    tgo_spawn(blocker, NULL);
-    while (!atomic_load(&blocker_running)) {
-    }
+    hold_other_p();
     for (long i = 0; i < TASKS; i++)
         if (tgo_spawn(counted, (void *)i) != 0) {
             fprintf(stderr, "find_order: out of memory spawning task %ld\n", i);
             exit(1);
         }
-    atomic_store(&release_blocker, 1);
-    while (atomic_load(&first_elsewhere) < 0) {
-    }
+    release_other_p();
 }
 
 int main(void)

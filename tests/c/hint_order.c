@@ -28,15 +28,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "other_p.h"
 #include "tgo.h"
 
 enum { PLAIN = 3, TASKS = PLAIN + 1 };
 
 static const char *names[TASKS] = {"W", "A1", "A2", "A3"};
 static int order[TASKS];
-static _Atomic int ran, first_elsewhere = -1;
-static _Atomic int blocker_running, release_blocker;
-static int main_p;
+static _Atomic int ran;
 static tgo_hint hint;
 static enum { SPAWN, WAKE, STEAL } mode;
 static tgo_wg *all_done, *w_waiting;
@@ -50,19 +49,8 @@ static void record(int task)
         exit(1);
     }
     order[slot] = task;
-    if (tgo_current_p() != main_p) {
-        int none = -1;
-        atomic_compare_exchange_strong(&first_elsewhere, &none, task);
-    }
+    note_if_elsewhere(task);
     tgo_wg_done(all_done);
-}
-
-static void blocker(void *arg)
-{
-    (void)arg;
-    atomic_store(&blocker_running, 1);
-    while (!atomic_load(&release_blocker)) {
-    }
 }
 
 static void w_task(void *arg)
@@ -93,21 +81,16 @@ static void spawn_or_die(tgo_fn fn, long arg, tgo_hint h)
  * busy, so that all four wait on this P; then let the other P steal. */
 static void spawn_for_thief(void)
 {
-    spawn_or_die(blocker, 0, TGO_HINT_NONE);
-    while (!atomic_load(&blocker_running)) {
-    }
+    hold_other_p();
     for (long i = 1; i <= PLAIN; i++)
         spawn_or_die(plain_task, i, TGO_HINT_NONE);
     spawn_or_die(w_task, 0, hint);
-    atomic_store(&release_blocker, 1);
-    while (atomic_load(&first_elsewhere) < 0) {
-    }
+    release_other_p();
 }
 
 static void main_task(void *arg)
 {
     (void)arg;
-    main_p = tgo_current_p();
     all_done = tgo_wg_new();
     w_waiting = tgo_wg_new();
     to_w = tgo_chan_new(sizeof(int), 0);
