@@ -17,8 +17,9 @@
  *                     rest to this P's ring
  *   A task taken from runnext inherits the current time slice: schedtick
  *   does not advance, so a ping-pong pair shares one slice, as in Go.
- *   Go's sysmon ends a slice that ran 10 ms; without sysmon, the slice
- *   ends when the core finds timers or fds overdue (policy_slice_end).
+ *   Go's sysmon ends a slice that ran 10 ms (retake): here the slice ends
+ *   when the core finds timers or fds overdue (policy_slice_end), or when
+ *   a runnext take finds it has run 10 ms (slice_expired).
  *
  * findRunnable, in order
  *   1. every 61st schedtick, one task from the global queue (fairness);
@@ -47,11 +48,16 @@ enum {
     RUNQ_SIZE = TGO__RUNQ_SIZE,
     GLOBAL_FAIRNESS_TICKS = 61,
     STEAL_ROUNDS = 4,
+    RETAKE_CHECK_SWITCHES = 256, /* a power of two */
 };
+
+#define FORCE_PREEMPT_NS 10000000ull /* Go's forcePreemptNS */
 
 typedef struct gmp_p {
     tgo__runq runq;
     tgo__runnext runnext;
+    uint64_t seen_tick;       /* sysmon's view of the slice: pd.schedtick */
+    uint64_t seen_ns;         /* and when it first saw it: pd.schedwhen */
 } gmp_p;
 
 static struct {
@@ -113,8 +119,36 @@ static void runq_put(tgo__p *p, tgo__task *t, bool next)
     tgo__runq_put_or_spill(&gp(p)->runq, t, &global.runq, &p->c.shared_puts);
 }
 
+/* sysmon's retake, for the slice that lasts here: a runnext chain, a
+ * ping-pong that inherits one slice while the ring and the global queue
+ * wait. Every RETAKE_CHECK_SWITCHES switches a take reads the clock, as
+ * sysmon would have looked: a slice first seen 10 ms ago is over, and its
+ * runnext is preempted (policy_slice_end). The other takes pay a load and
+ * a test. */
+static __attribute__((noinline)) bool slice_expired(tgo__p *p)
+{
+    gmp_p *q = gp(p);
+    uint64_t now = tgo_now_ns();
+    if (q->seen_tick != p->schedtick) {
+        q->seen_tick = p->schedtick;
+        q->seen_ns = now;
+        return false;
+    }
+    return now - q->seen_ns > FORCE_PREEMPT_NS;
+}
+
+/* The global queue, as a preempted task goes (gopreempt_m). */
+static void preempt_to_global(tgo__p *p, tgo__task *t)
+{
+    p->c.shared_puts++;
+    tgo__taskq_put(&global.runq, t);
+    tgo__wakep();
+}
+
 static tgo__task *runq_get(tgo__p *p, bool *inherit)
 {
+    if (TGO__UNLIKELY(p->c.switches % RETAKE_CHECK_SWITCHES == 0) && slice_expired(p))
+        tgo__policy_slice_end(p); /* a new slice, from the ring */
     tgo__task *next = tgo__runnext_take(&gp(p)->runnext);
     if (next) {
         *inherit = true;
@@ -280,11 +314,8 @@ void tgo__policy_inject(tgo__p *p, tgo__task *list)
 void tgo__policy_slice_end(tgo__p *p)
 {
     tgo__task *next = tgo__runnext_take(&gp(p)->runnext);
-    if (!next)
-        return;
-    p->c.shared_puts++;
-    tgo__taskq_put(&global.runq, next);
-    tgo__wakep();
+    if (next)
+        preempt_to_global(p, next);
 }
 
 bool tgo__policy_has_work(tgo__p *p)
