@@ -68,8 +68,9 @@
  * findRunnable, in order
  *   1. urgent, next, ring, inbox, batch of this P (tgo__policy_take_local,
  *      which the core also calls when a task leaves the CPU); every 61st
- *      slice one task of the inbox, else of the ring, before next, so that
- *      neither can starve;
+ *      slice first one task of the inbox, the pool, the ring or the batch
+ *      ring, each in turn (take_fairly), so that none can starve while
+ *      this P is kept busy: gmp's turn reads its global queue;
  *   2. expired timers and a non-blocking netpoll;
  *   3. stealing by level: for each locality level in turn, the Ps of that
  *      level in random order (batch ring, ring, inbox, urgent), skipping
@@ -107,7 +108,7 @@
 
 #include "runq.h"
 
-enum { HALF_RING = TGO__RUNQ_SIZE / 2, INBOX_FAIRNESS_TICKS = 61, DATA_ASK_EVERY = 16 };
+enum { HALF_RING = TGO__RUNQ_SIZE / 2, FAIRNESS_TICKS = 61, DATA_ASK_EVERY = 16 };
 
 typedef struct tgo_p {
     tgo__taskq urgent;        /* NETIO wakeups */
@@ -280,20 +281,61 @@ static tgo__task *take_inbox(tgo__p *p, tgo__taskq *inbox, uint64_t max, int *ta
     return list;
 }
 
+/* A fair share of the pool, at most max: the batch gmp takes from its
+ * global queue (Go's globrunqget), so that the two policies move work
+ * through their shared queue at the same grain. */
+static tgo__task *take_pool(tgo__p *p, int max)
+{
+    int size = tgo__taskq_size(&shared.pool);
+    if (size == 0)
+        return NULL;
+    int want = size / tgo__S->nprocs + 1, taken;
+    tgo__task *t = take_inbox(p, &shared.pool, (uint64_t)(want < max ? want : max), &taken);
+    p->c.shared_takes += (uint64_t)taken;
+    return t;
+}
+
+/* A fairness turn, every 61st slice: one task of a queue that waits behind
+ * next, the four queues in turn, so that none waits for ever however busy
+ * the others keep this P (a ping-pong through next, a ring that never
+ * empties as two tasks yield in turn). gmp's turn reads its global queue;
+ * here the pool, spilled or submitted from outside, would otherwise be
+ * read only by a P with nothing else to do. */
+static tgo__task *take_fairly(tgo__p *p)
+{
+    tgo_p *q = tp(p);
+    int taken;
+    uint64_t turn = p->schedtick / FAIRNESS_TICKS;
+    for (uint64_t i = 0; i < 4; i++) {
+        tgo__task *t;
+        switch ((turn + i) % 4) {
+        case 0:
+            t = take_inbox(p, &q->inbox, 1, &taken);
+            break;
+        case 1:
+            t = take_pool(p, 1);
+            break;
+        case 2:
+            t = tgo__runq_get(&q->ring);
+            break;
+        default:
+            t = tgo__runq_get(&q->batch);
+            break;
+        }
+        if (t)
+            return t;
+    }
+    return NULL;
+}
+
 /* Out of line: see tgo__policy_take_local. */
 static __attribute__((noinline)) tgo__task *take_local_in_order(tgo__p *p)
 {
     tgo_p *q = tp(p);
     int taken;
     tgo__task *t = tgo__taskq_take(&q->urgent, 1, &taken);
-    /* every 61st slice a task that waited behind next, the inbox's first,
-     * as gmp's global queue: a ping-pong through next, or a ring that never
-     * empties (two yield loops), would keep them waiting for ever */
-    bool fairness_turn = p->schedtick % INBOX_FAIRNESS_TICKS == 0;
-    if (!t && fairness_turn && tgo__taskq_size(&q->inbox) > 0)
-        t = take_inbox(p, &q->inbox, 1, &taken);
-    if (!t && fairness_turn)
-        t = tgo__runq_get(&q->ring);
+    if (!t && p->schedtick % FAIRNESS_TICKS == 0)
+        t = take_fairly(p);
     if (!t)
         t = tgo__runnext_take(&q->next);
     if (!t)
@@ -313,7 +355,7 @@ tgo__task *tgo__policy_take_local(tgo__p *p, bool *inherit)
     tgo_p *q = tp(p);
     *inherit = false; /* every task starts a new slice, next's too */
     if (TGO__LIKELY(tgo__taskq_size(&q->urgent) == 0 &&
-                    p->schedtick % INBOX_FAIRNESS_TICKS != 0)) {
+                    p->schedtick % FAIRNESS_TICKS != 0)) {
         tgo__task *t = tgo__runnext_take(&q->next);
         if (!t)
             t = tgo__runq_get(&q->ring);
@@ -373,21 +415,6 @@ static tgo__task *steal_work(tgo__p *p)
         }
     }
     return NULL;
-}
-
-/* A fair share of the pool, at most half a ring: the batch gmp takes from
- * its global queue (Go's globrunqget), so that the two policies move work
- * through their shared queue at the same grain. */
-static tgo__task *take_pool(tgo__p *p)
-{
-    int size = tgo__taskq_size(&shared.pool);
-    if (size == 0)
-        return NULL;
-    int want = size / tgo__S->nprocs + 1, taken;
-    tgo__task *t = take_inbox(p, &shared.pool, (uint64_t)(want < HALF_RING ? want : HALF_RING),
-                              &taken);
-    p->c.shared_takes += (uint64_t)taken;
-    return t;
 }
 
 /* ---- the hooks ---------------------------------------------------------- */
@@ -531,8 +558,8 @@ void tgo__policy_inject(tgo__p *p, tgo__task *list)
 }
 
 /* Nothing to end: no task inherits a slice; what inject readied is in an
- * urgent queue (first), or a ring or inbox that take_local reaches ahead
- * of next at least every INBOX_FAIRNESS_TICKS slices. */
+ * urgent queue (first), or a ring, batch ring or inbox that take_local
+ * reaches ahead of next at least every 4 * FAIRNESS_TICKS slices. */
 void tgo__policy_slice_end(tgo__p *p)
 {
     (void)p;
@@ -567,7 +594,7 @@ tgo__task *tgo__policy_find_runnable(tgo__p *p, bool *inherit)
         if (!t && tgo__try_spin(p))
             t = steal_work(p);
         if (!t)
-            t = take_pool(p);
+            t = take_pool(p, HALF_RING);
         if (t) {
             tgo__found_work(p);
             return t;
