@@ -1,10 +1,11 @@
 """A runnable task runs while every P has work of its own: tests/c/starve.c
 keeps every P busy with tasks that never block (yield loops, or a channel
 ping-pong that stays in one P's queues) until a sleeping task or a task
-reading a socket has woken, or keeps a woken task's own P busy until another
-P has taken it. A runtime that looks at timers and fds only when a P runs out
-of work, or whose thieves never take a P's next task, hangs there; the
-timeout names the case."""
+reading a socket has woken, or tasks that spilled to the shared queue or a
+BATCH task have run, or keeps a woken task's own P busy until another P has
+taken it. A runtime that looks at timers, fds, its shared queue or BATCH
+work only when a P runs out of work, or whose thieves never take a P's next
+task, hangs there; the timeout names the case."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tests.conftest import build_with_runtime, run_to_end
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 30
 CASES = ("yield-sleep", "chan-sleep", "yield-read", "chan-read")
+QUEUED_CASES = ("yield-spill", "chan-spill", "yield-batch", "chan-batch", "yield-woken-batch",
+                "chan-woken-batch")
 
 
 @pytest.fixture(scope="module", params=["tgo", "gmp"])
@@ -37,6 +40,17 @@ def run_case(exe: Path, procs: int, case: str, hang: str) -> None:
 def test_a_sleeper_and_a_reader_wake_while_every_p_is_busy(starve_exe, case, procs):
     run_case(starve_exe, procs, case,
              "the waiting task was never woken while the other tasks kept every P busy")
+
+
+@pytest.mark.parametrize("procs", [1, 2, 3])
+@pytest.mark.parametrize("case", QUEUED_CASES)
+def test_spilled_and_batch_tasks_run_while_every_p_is_busy(starve_exe, case, procs):
+    """gmp's slice ends after 10 ms (Go's sysmon), so that a ping-pong that
+    inherits it cannot keep the ring and the global queue waiting; tgo
+    serves its pool and batch ring in its fairness turns."""
+    run_case(starve_exe, procs, case,
+             "a task in the shared queue, or a BATCH task, never ran while the other "
+             "tasks kept every P busy")
 
 
 @pytest.mark.parametrize("procs", [2, 3])

@@ -6,7 +6,13 @@
  *
  *   sleep    the main task sleeps 2 ms, then stops the busy tasks;
  *   read     a task reads a socket; the main task writes to it, then busy
- *            tasks spin until the reader has its byte.
+ *            tasks spin until the reader has its byte;
+ *   spill    the main task spawns SPILLED tasks without yielding, more
+ *            than its P's ring holds, so that some go to the shared queue;
+ *            the last of them to run stops the busy tasks;
+ *   batch    the main task spawns a BATCH-hinted task, which stops them;
+ *   woken-batch  a BATCH-hinted task waits on a channel before the busy
+ *            tasks start; the main task wakes it, and it stops them.
  *
  * One case, for two Ps or more, keeps a woken task's own P busy instead:
  *
@@ -16,9 +22,12 @@
  *              P has to take it from there.
  *
  * Usage: starve PROCS CASE (yield-sleep, chan-sleep, yield-read, chan-read,
- * wake-spin). A timer or an fd served only when a P runs out of work never
- * wakes its task here, nor does a P take what another is about to run, and
- * the run hangs: the test's timeout is the check. Prints "ok CASE" and
+ * yield-spill, chan-spill, yield-batch, chan-batch, yield-woken-batch,
+ * chan-woken-batch, wake-spin). A timer or an fd served only when a P runs
+ * out of work never wakes its task here, nor does a P take what another is
+ * about to run, nor does a shared queue or a queue of BATCH work served
+ * only then get to run, and the run hangs: the test's timeout is the
+ * check. Prints "ok CASE" and
  * exits 0 once every task finished.
  */
 #include <stdatomic.h>
@@ -31,12 +40,12 @@
 
 #include "tgo.h"
 
-enum { ROUNDS = 100 };
+enum { ROUNDS = 100, SPILLED = 300 /* more than a ring's 256 slots */ };
 
 static _Atomic int stop;
 static tgo_chan *ping_ch, *pong_ch;
 static int sockets[2];
-static _Atomic int woken_runs;
+static _Atomic int woken_runs, spilled_runs;
 
 static void yielder(void *arg)
 {
@@ -62,6 +71,25 @@ static void ponger(void *arg)
     char c;
     while (tgo_chan_recv(ping_ch, &c) == 0)
         tgo_chan_send(pong_ch, &c);
+}
+
+static void spilled(void *arg)
+{
+    (void)arg;
+    if (atomic_fetch_add(&spilled_runs, 1) + 1 == SPILLED)
+        atomic_store(&stop, 1);
+}
+
+/* The batch cases' BATCH task: first waits on its channel, if given one. */
+static void batch_stopper(void *arg)
+{
+    tgo_chan *wake_ch = arg;
+    char c;
+    if (wake_ch && tgo_chan_recv(wake_ch, &c) != 0) {
+        fprintf(stderr, "starve: the BATCH task's channel was closed\n");
+        exit(1);
+    }
+    atomic_store(&stop, 1);
 }
 
 static void reader(void *arg)
@@ -108,8 +136,34 @@ static void keep_every_p_busy(bool chan)
         tgo_spawn(pinger, NULL);
         tgo_spawn(ponger, NULL);
     }
-    for (int i = chan ? 1 : 0; i < tgo_procs(); i++)
-        tgo_spawn(yielder, NULL);
+    for (int i = chan ? 2 : 0; i < 2 * tgo_procs(); i++)
+        tgo_spawn(yielder, NULL); /* two a P: its ring never empties as one yields */
+}
+
+static void spawn_or_die(tgo_fn fn, void *arg, tgo_hint hint)
+{
+    if (tgo_spawn_hint(fn, arg, hint) != 0) {
+        fprintf(stderr, "starve: out of memory spawning a task\n");
+        exit(1);
+    }
+}
+
+/* The batch cases: a BATCH task, spawned or woken while every P is busy,
+ * stops the busy tasks. */
+static void run_batch_after_busy(bool chan, bool woken)
+{
+    tgo_chan *wake_ch = woken ? tgo_chan_new(1, 0) : NULL;
+    if (woken) {
+        spawn_or_die(batch_stopper, wake_ch, TGO_HINT_BATCH);
+        tgo_sleep_ns(1000000); /* it runs first, and waits on wake_ch */
+    }
+    keep_every_p_busy(chan);
+    if (woken) {
+        char c = 0;
+        tgo_chan_send(wake_ch, &c);
+    } else {
+        spawn_or_die(batch_stopper, NULL, TGO_HINT_BATCH);
+    }
 }
 
 static void main_task(void *arg)
@@ -118,6 +172,16 @@ static void main_task(void *arg)
     bool chan = strncmp(which, "chan", 4) == 0;
     if (strcmp(which, "wake-spin") == 0) {
         wake_and_spin();
+        return;
+    }
+    if (strstr(which, "-spill")) {
+        keep_every_p_busy(chan);
+        for (int i = 0; i < SPILLED; i++)
+            spawn_or_die(spilled, NULL, TGO_HINT_NONE);
+        return;
+    }
+    if (strstr(which, "-batch")) {
+        run_batch_after_busy(chan, strstr(which, "-woken-batch") != NULL);
         return;
     }
     if (strstr(which, "-sleep")) {
@@ -143,7 +207,9 @@ int main(int argc, char **argv)
 {
     if (argc != 3) {
         fprintf(stderr,
-                "usage: starve PROCS yield-sleep|chan-sleep|yield-read|chan-read|wake-spin\n");
+                "usage: starve PROCS yield-sleep|chan-sleep|yield-read|chan-read|"
+                "yield-spill|chan-spill|yield-batch|chan-batch|yield-woken-batch|"
+                "chan-woken-batch|wake-spin\n");
         return 2;
     }
     tgo_config cfg = {.procs = atoi(argv[1])};
