@@ -129,7 +129,7 @@ static __attribute__((noinline)) bool slice_expired(tgo__p *p)
 {
     gmp_p *q = gp(p);
     uint64_t now = tgo_now_ns();
-    if (q->seen_tick != p->schedtick) {
+    if (q->seen_tick != p->schedtick || q->seen_ns == 0) { /* a new slice, or the first */
         q->seen_tick = p->schedtick;
         q->seen_ns = now;
         return false;
