@@ -120,10 +120,13 @@ def test_chan_round_trip_does_the_counted_switches_and_locked_instructions(impl,
     would be four), exchanges for the locks and the runnext puts (tgo: next), and
     compare-and-swaps for the takes. A locked instruction or a switch added
     to the hot path fails here until CHAN_ROUND_TRIP, and so chan's floor,
-    counts it."""
+    counts it. Counted to the hundredth: under valgrind gmp's ping-pong runs
+    past 10 ms, where its time slice ends (Go's sysmon) with a few locked
+    instructions more, once in thousands of round trips."""
     exe = driver_path(impl)
     short, long = chan_counts(exe, 2000, tmp_path), chan_counts(exe, 4000, tmp_path)
-    per_round_trip = {op: n / 2000 for op, n in (long - short).items()}  # drops the zeros
+    per_round_trip = {op: round(n / 2000, 2) for op, n in (long - short).items()
+                      if round(n / 2000, 2)}
     ops = native.CHAN_ROUND_TRIP[impl]
     assert per_round_trip == {"switch": ops["switch"], "cmpxchg": ops["cas"],
                               "xchg": ops["lock"] + ops.get("exchange", 0)}
