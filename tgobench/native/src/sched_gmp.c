@@ -19,7 +19,7 @@
  *   does not advance, so a ping-pong pair shares one slice, as in Go.
  *   Go's sysmon ends a slice that ran 10 ms (retake): here the slice ends
  *   when the core finds timers or fds overdue (policy_slice_end), or when
- *   a runnext take finds it has run 10 ms (slice_expired).
+ *   a take finds it has run 10 ms (slice_expired).
  *
  * findRunnable, in order
  *   1. every 61st schedtick, one task from the global queue (fairness);
