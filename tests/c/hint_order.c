@@ -19,11 +19,11 @@
  * The program prints it, "order W A3 A1 A2", and for steal the task the
  * other P ran first, "first-elsewhere W"; it checks that each task ran
  * once and exits 0. gmp ignores hints, as Go has none; tgo takes a NETIO
- * wake-up first and a BATCH task last, behind everything else, while a
- * thief takes a BATCH task first.
+ * wake-up first and a BATCH task last, behind everything else (but for
+ * its fairness turn every 61st slice, which these few slices reach only
+ * as the main task first runs), while a thief takes a BATCH task first.
  */
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
