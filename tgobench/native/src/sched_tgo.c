@@ -68,9 +68,10 @@
  * findRunnable, in order
  *   1. urgent, next, ring, inbox, batch of this P (tgo__policy_take_local,
  *      which the core also calls when a task leaves the CPU); every 61st
- *      slice first one task of the inbox, the pool, the ring or the batch
- *      ring, each in turn (take_fairly), so that none can starve while
- *      this P is kept busy: gmp's turn reads its global queue;
+ *      slice first one task of the inbox, else the ring, and on every
+ *      fourth such turn of the batch ring, or of the pool once no idle P
+ *      has read it for 10 ms (take_fairly), so that none can starve while
+ *      this P is kept busy, as gmp's turn reads its global queue;
  *   2. expired timers and a non-blocking netpoll;
  *   3. stealing by level: for each locality level in turn, the Ps of that
  *      level in random order (batch ring, ring, inbox, urgent), skipping
@@ -121,8 +122,11 @@ typedef struct tgo_p {
     _Atomic uint32_t next_puts; /* the owner's puts into next, for thieves */
 } tgo_p;
 
+#define POOL_WAIT_NS 10000000ull /* see take_fairly */
+
 static struct {
     tgo__taskq pool;          /* the shared fallback pool */
+    _Atomic uint64_t pool_read_ns; /* when an idle P last took from it */
     int **by_level;           /* by_level[p * LEVELS + l]: the Ps at level l from p */
     int *count;               /* count[p * LEVELS + l] */
     int *node_of_p;
@@ -295,37 +299,54 @@ static tgo__task *take_pool(tgo__p *p, int max)
     return t;
 }
 
-/* A fairness turn, every 61st slice: one task of a queue that waits behind
- * next, the four queues in turn, so that none waits for ever however busy
- * the others keep this P (a ping-pong through next, a ring that never
- * empties as two tasks yield in turn). gmp's turn reads its global queue;
- * here the pool, spilled or submitted from outside, would otherwise be
- * read only by a P with nothing else to do. */
+/* The pool's fair share for a P that found nothing else (findRunnable's
+ * last step), with the time, which take_fairly reads. */
+static tgo__task *take_pool_when_idle(tgo__p *p)
+{
+    tgo__task *t = take_pool(p, HALF_RING);
+    if (t)
+        atomic_store_explicit(&shared.pool_read_ns, tgo_now_ns(), memory_order_relaxed);
+    return t;
+}
+
+/* Nobody has read the pool for POOL_WAIT_NS, and tasks wait there. */
+static bool pool_waited(void)
+{
+    return tgo__taskq_size(&shared.pool) > 0 &&
+           tgo_now_ns() - atomic_load_explicit(&shared.pool_read_ns, memory_order_relaxed) >
+               POOL_WAIT_NS;
+}
+
+/* A fairness turn, every 61st slice: a task that waits behind next, so
+ * that none waits for ever however busy the others keep this P (a
+ * ping-pong through next, a ring that never empties as two tasks yield in
+ * turn). Every fourth turn reads the pool, but only once no idle P has
+ * read it for 10 ms (Go's sysmon preempts after as long), and every
+ * fourth the batch ring; the others, or those with nothing there, the
+ * inbox's first task, else the ring's. gmp's turn reads its global queue
+ * whenever it holds a task; reading the pool so, or on every fourth turn,
+ * ran fib's tree broader on one P: 113 -> 168 and 119 -> 140 ns a task
+ * (interleaved fresh drivers). With the 10 ms rule fib (n=25, one P)
+ * never takes that turn: its pool takes and switches equal the old rule's. */
 static tgo__task *take_fairly(tgo__p *p)
 {
     tgo_p *q = tp(p);
     int taken;
-    uint64_t turn = p->schedtick / FAIRNESS_TICKS;
-    for (uint64_t i = 0; i < 4; i++) {
-        tgo__task *t;
-        switch ((turn + i) % 4) {
-        case 0:
-            t = take_inbox(p, &q->inbox, 1, &taken);
-            break;
-        case 1:
+    tgo__task *t = NULL;
+    switch (p->schedtick / FAIRNESS_TICKS % 4) {
+    case 1:
+        if (pool_waited())
             t = take_pool(p, 1);
-            break;
-        case 2:
-            t = tgo__runq_get(&q->ring);
-            break;
-        default:
-            t = tgo__runq_get(&q->batch);
-            break;
-        }
-        if (t)
-            return t;
+        break;
+    case 3:
+        t = tgo__runq_get(&q->batch);
+        break;
     }
-    return NULL;
+    if (!t)
+        t = take_inbox(p, &q->inbox, 1, &taken);
+    if (!t)
+        t = tgo__runq_get(&q->ring);
+    return t;
 }
 
 /* Out of line: see tgo__policy_take_local. */
@@ -594,7 +615,7 @@ tgo__task *tgo__policy_find_runnable(tgo__p *p, bool *inherit)
         if (!t && tgo__try_spin(p))
             t = steal_work(p);
         if (!t)
-            t = take_pool(p, HALF_RING);
+            t = take_pool_when_idle(p);
         if (t) {
             tgo__found_work(p);
             return t;
