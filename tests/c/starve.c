@@ -27,8 +27,7 @@
  * out of work never wakes its task here, nor does a P take what another is
  * about to run, nor does a shared queue or a queue of BATCH work served
  * only then get to run, and the run hangs: the test's timeout is the
- * check. Prints "ok CASE" and
- * exits 0 once every task finished.
+ * check. Prints "ok CASE" and exits 0 once every task finished.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
