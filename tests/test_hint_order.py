@@ -75,4 +75,3 @@ def test_a_gmp_thief_takes_the_ring_head_whatever_the_hint(hint_order, hint):
     ran = hint_order("gmp", "steal", hint)
     assert ran["first-elsewhere"] == [GO_FIRST_STOLEN]
     assert sorted(ran["order"]) == ["A1", "A2", "A3", "W"]
-

@@ -137,14 +137,6 @@ static __attribute__((noinline)) bool slice_expired(tgo__p *p)
     return now - q->seen_ns > FORCE_PREEMPT_NS;
 }
 
-/* The global queue, as a preempted task goes (gopreempt_m). */
-static void preempt_to_global(tgo__p *p, tgo__task *t)
-{
-    p->c.shared_puts++;
-    tgo__taskq_put(&global.runq, t);
-    tgo__wakep();
-}
-
 static tgo__task *runq_get(tgo__p *p, bool *inherit)
 {
     if (TGO__UNLIKELY(p->c.switches % RETAKE_CHECK_SWITCHES == 0) && slice_expired(p))
@@ -314,8 +306,11 @@ void tgo__policy_inject(tgo__p *p, tgo__task *list)
 void tgo__policy_slice_end(tgo__p *p)
 {
     tgo__task *next = tgo__runnext_take(&gp(p)->runnext);
-    if (next)
-        preempt_to_global(p, next);
+    if (!next)
+        return;
+    p->c.shared_puts++;
+    tgo__taskq_put(&global.runq, next);
+    tgo__wakep();
 }
 
 bool tgo__policy_has_work(tgo__p *p)
