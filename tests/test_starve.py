@@ -1,11 +1,12 @@
 """A runnable task runs while every P has work of its own: tests/c/starve.c
 keeps every P busy with tasks that never block (yield loops, or a channel
-ping-pong that stays in one P's queues) until a sleeping task or a task
-reading a socket has woken, or tasks that spilled to the shared queue or a
-BATCH task have run, or keeps a woken task's own P busy until another P has
-taken it. A runtime that looks at timers, fds, its shared queue or BATCH
-work only when a P runs out of work, or whose thieves never take a P's next
-task, hangs there; the timeout names the case."""
+ping-pong that stays in one P's queues, between plain or NETIO-hinted tasks)
+until a sleeping task or a task reading a socket has woken, or tasks that
+spilled to the shared queue or a BATCH task have run, or keeps a woken
+task's own P busy until another P has taken it. A runtime that looks at
+timers, fds, its shared queue or BATCH work only when a P runs out of work,
+that runs other work only once no NETIO task is ready, or whose thieves
+never take a P's next task, hangs there; the timeout names the case."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from tests.conftest import build_with_runtime, run_to_end
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 30
-CASES = ("yield-sleep", "chan-sleep", "yield-read", "chan-read")
-QUEUED_CASES = ("yield-spill", "chan-spill", "yield-batch", "chan-batch", "yield-woken-batch",
-                "chan-woken-batch")
+BUSY = ("yield", "chan", "netio")
+CASES = tuple(f"{busy}-{wait}" for busy in BUSY for wait in ("sleep", "read"))
+QUEUED_CASES = tuple(f"{busy}-{queued}" for busy in BUSY
+                     for queued in ("spill", "batch", "woken-batch"))
 
 
 @pytest.fixture(scope="module", params=["tgo", "gmp"])
@@ -47,7 +49,8 @@ def test_a_sleeper_and_a_reader_wake_while_every_p_is_busy(starve_exe, case, pro
 def test_spilled_and_batch_tasks_run_while_every_p_is_busy(starve_exe, case, procs):
     """gmp's slice ends after 10 ms (Go's sysmon), so that a ping-pong that
     inherits it cannot keep the ring and the global queue waiting; tgo
-    serves its pool and batch ring in its fairness turns."""
+    serves its pool and batch ring in its fairness turns, which come ahead
+    of the urgent queue that a NETIO ping-pong never leaves empty."""
     run_case(starve_exe, procs, case,
              "a task in the shared queue, or a BATCH task, never ran while the other "
              "tasks kept every P busy")

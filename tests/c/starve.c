@@ -1,8 +1,11 @@
 /*
  * starve.c - a runnable task runs while every P has work of its own. Most
- * cases keep every P busy with tasks that never block (yield loops, or a
- * channel ping-pong that never leaves one P's queues) until a task that
- * waits for a timer, or for a socket, has been woken:
+ * cases keep every P busy with tasks that never block until a task that
+ * waits for a timer, or for a socket, has been woken. A case's first word
+ * says what keeps them busy: yield loops (yield), a channel ping-pong that
+ * never leaves one P's queues (chan), or the same ping-pong between two
+ * NETIO-hinted tasks (netio), which tgo readies ahead of other work. Its
+ * second word says what must run meanwhile:
  *
  *   sleep    the main task sleeps 2 ms, then stops the busy tasks;
  *   read     a task reads a socket; the main task writes to it, then busy
@@ -21,13 +24,12 @@
  *              (runnext), and spins until it has run, ROUNDS times: another
  *              P has to take it from there.
  *
- * Usage: starve PROCS CASE (yield-sleep, chan-sleep, yield-read, chan-read,
- * yield-spill, chan-spill, yield-batch, chan-batch, yield-woken-batch,
- * chan-woken-batch, wake-spin). A timer or an fd served only when a P runs
- * out of work never wakes its task here, nor does a P take what another is
- * about to run, nor does a shared queue or a queue of BATCH work served
- * only then get to run, and the run hangs: the test's timeout is the
- * check. Prints "ok CASE" and exits 0 once every task finished.
+ * Usage: starve PROCS CASE (yield, chan or netio, then -sleep, -read,
+ * -spill, -batch or -woken-batch; or wake-spin). A timer or an fd served
+ * only when a P runs out of work never wakes its task here, nor does a P
+ * take what another is about to run, nor does a shared queue or a queue of
+ * BATCH work served only then get to run, nor other work while NETIO work
+ * is always ready, and the run hangs: the test's timeout is the check. Prints "ok CASE" and exits 0 once every task finished.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -127,18 +129,6 @@ static void wake_and_spin(void)
     }
 }
 
-static void keep_every_p_busy(bool chan)
-{
-    if (chan) {
-        ping_ch = tgo_chan_new(1, 0);
-        pong_ch = tgo_chan_new(1, 0);
-        tgo_spawn(pinger, NULL);
-        tgo_spawn(ponger, NULL);
-    }
-    for (int i = chan ? 2 : 0; i < 2 * tgo_procs(); i++)
-        tgo_spawn(yielder, NULL); /* two a P: its ring never empties as one yields */
-}
-
 static void spawn_or_die(tgo_fn fn, void *arg, tgo_hint hint)
 {
     if (tgo_spawn_hint(fn, arg, hint) != 0) {
@@ -147,16 +137,33 @@ static void spawn_or_die(tgo_fn fn, void *arg, tgo_hint hint)
     }
 }
 
+/* What keeps every P busy: a case's first word. */
+typedef enum { BUSY_YIELD, BUSY_CHAN, BUSY_NETIO } busy_kind;
+
+static void keep_every_p_busy(busy_kind busy)
+{
+    bool chan = busy != BUSY_YIELD;
+    if (chan) {
+        tgo_hint hint = busy == BUSY_NETIO ? TGO_HINT_NETIO : TGO_HINT_NONE;
+        ping_ch = tgo_chan_new(1, 0);
+        pong_ch = tgo_chan_new(1, 0);
+        spawn_or_die(pinger, NULL, hint);
+        spawn_or_die(ponger, NULL, hint);
+    }
+    for (int i = chan ? 2 : 0; i < 2 * tgo_procs(); i++)
+        tgo_spawn(yielder, NULL); /* two a P: its ring never empties as one yields */
+}
+
 /* The batch cases: a BATCH task, spawned or woken while every P is busy,
  * stops the busy tasks. */
-static void run_batch_after_busy(bool chan, bool woken)
+static void run_batch_after_busy(busy_kind busy, bool woken)
 {
     tgo_chan *wake_ch = woken ? tgo_chan_new(1, 0) : NULL;
     if (woken) {
         spawn_or_die(batch_stopper, wake_ch, TGO_HINT_BATCH);
         tgo_sleep_ns(1000000); /* it runs first, and waits on wake_ch */
     }
-    keep_every_p_busy(chan);
+    keep_every_p_busy(busy);
     if (woken) {
         char c = 0;
         tgo_chan_send(wake_ch, &c);
@@ -168,23 +175,25 @@ static void run_batch_after_busy(bool chan, bool woken)
 static void main_task(void *arg)
 {
     const char *which = arg;
-    bool chan = strncmp(which, "chan", 4) == 0;
+    busy_kind busy = strncmp(which, "chan", 4) == 0    ? BUSY_CHAN
+                     : strncmp(which, "netio", 5) == 0 ? BUSY_NETIO
+                                                       : BUSY_YIELD;
     if (strcmp(which, "wake-spin") == 0) {
         wake_and_spin();
         return;
     }
     if (strstr(which, "-spill")) {
-        keep_every_p_busy(chan);
+        keep_every_p_busy(busy);
         for (int i = 0; i < SPILLED; i++)
             spawn_or_die(spilled, NULL, TGO_HINT_NONE);
         return;
     }
     if (strstr(which, "-batch")) {
-        run_batch_after_busy(chan, strstr(which, "-woken-batch") != NULL);
+        run_batch_after_busy(busy, strstr(which, "-woken-batch") != NULL);
         return;
     }
     if (strstr(which, "-sleep")) {
-        keep_every_p_busy(chan);
+        keep_every_p_busy(busy);
         tgo_sleep_ns(2000000);
         atomic_store(&stop, 1);
         return;
@@ -195,7 +204,7 @@ static void main_task(void *arg)
     }
     tgo_spawn(reader, NULL);
     tgo_sleep_ns(1000000); /* the reader parks on its fd first */
-    keep_every_p_busy(chan);
+    keep_every_p_busy(busy);
     if (tgo_write(sockets[0], "x", 1) != 1) {
         fprintf(stderr, "starve: write failed\n");
         exit(1);
@@ -206,9 +215,8 @@ int main(int argc, char **argv)
 {
     if (argc != 3) {
         fprintf(stderr,
-                "usage: starve PROCS yield-sleep|chan-sleep|yield-read|chan-read|"
-                "yield-spill|chan-spill|yield-batch|chan-batch|yield-woken-batch|"
-                "chan-woken-batch|wake-spin\n");
+                "usage: starve PROCS yield|chan|netio-sleep|read|spill|batch|woken-batch\n"
+                "       starve PROCS wake-spin\n");
         return 2;
     }
     tgo_config cfg = {.procs = atoi(argv[1])};

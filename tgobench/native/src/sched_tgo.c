@@ -71,7 +71,8 @@
  *      slice first one task of the inbox, else the ring, and on every
  *      fourth such turn of the batch ring, or of the pool once no idle P
  *      has read it for 10 ms (take_fairly), so that none can starve while
- *      this P is kept busy, as gmp's turn reads its global queue;
+ *      this P is kept busy, as gmp's turn reads its global queue; once
+ *      urgent tasks held every turn for 10 ms, the turn comes before them;
  *   2. expired timers and a non-blocking netpoll;
  *   3. stealing by level: for each locality level in turn, the Ps of that
  *      level in random order (batch ring, ring, inbox, urgent), skipping
@@ -116,13 +117,16 @@ typedef struct tgo_p {
     tgo__runq ring;           /* local tasks; owner pushes, anyone takes */
     tgo__taskq inbox;         /* tasks other Ps made runnable here */
     tgo__runq batch;          /* BATCH-hinted tasks, stolen first */
+    uint64_t urgent_since;    /* since when every fairness turn found urgent tasks */
     /* the task a task running here spawned or woke here; a ping-pong
      * writes it twice a round trip, so on a line of its own */
     _Alignas(64) tgo__runnext next;
     _Atomic uint32_t next_puts; /* the owner's puts into next, for thieves */
 } tgo_p;
 
-#define POOL_WAIT_NS 10000000ull /* see take_fairly */
+/* How long work may wait behind a busy P's other queues before a fairness
+ * turn reaches it: see take_fairly. */
+#define FAIR_WAIT_NS 10000000ull
 
 static struct {
     tgo__taskq pool;          /* the shared fallback pool */
@@ -309,12 +313,26 @@ static tgo__task *take_pool_when_idle(tgo__p *p)
     return t;
 }
 
-/* Nobody has read the pool for POOL_WAIT_NS, and tasks wait there. */
+/* Nobody has read the pool for FAIR_WAIT_NS, and tasks wait there. */
 static bool pool_waited(void)
 {
     return tgo__taskq_size(&shared.pool) > 0 &&
            tgo_now_ns() - atomic_load_explicit(&shared.pool_read_ns, memory_order_relaxed) >
-               POOL_WAIT_NS;
+               FAIR_WAIT_NS;
+}
+
+/* Every fairness turn for FAIR_WAIT_NS has found tasks in the urgent
+ * queue: NETIO work, which is taken first, has held this P so long. */
+static bool urgent_held(tgo_p *q)
+{
+    if (tgo__taskq_size(&q->urgent) == 0) {
+        q->urgent_since = 0;
+        return false;
+    }
+    uint64_t now = tgo_now_ns();
+    if (q->urgent_since == 0)
+        q->urgent_since = now;
+    return now - q->urgent_since > FAIR_WAIT_NS;
 }
 
 /* A fairness turn, every 61st slice: a task that waits behind next, so
@@ -323,7 +341,8 @@ static bool pool_waited(void)
  * turn). Every fourth turn reads the pool, but only once no idle P has
  * read it for 10 ms (Go's sysmon preempts after as long), and every
  * fourth the batch ring; the others, or those with nothing there, the
- * inbox's first task, else the ring's. gmp's turn reads its global queue
+ * inbox's first task, else the ring's, else next's (for a turn that comes
+ * ahead of the urgent queue: take_local_in_order). gmp's turn reads its global queue
  * whenever it holds a task; reading the pool so, or on every fourth turn,
  * ran fib's tree broader on one P: 113 -> 168 and 119 -> 140 ns a task
  * (interleaved fresh drivers). With the 10 ms rule fib (n=25, one P)
@@ -346,16 +365,26 @@ static tgo__task *take_fairly(tgo__p *p)
         t = take_inbox(p, &q->inbox, 1, &taken);
     if (!t)
         t = tgo__runq_get(&q->ring);
+    if (!t)
+        t = tgo__runnext_take(&q->next);
     return t;
 }
 
-/* Out of line: see tgo__policy_take_local. */
+/* Out of line: see tgo__policy_take_local. The fairness turn comes after
+ * the urgent queue, which the article puts first, unless urgent tasks held
+ * every turn for 10 ms: a ping-pong between two NETIO tasks would hold
+ * this P for ever, and rpc's 1,000 connections held it for hundreds of
+ * milliseconds while half their clients waited, not yet started, in the
+ * ring and the pool. */
 static __attribute__((noinline)) tgo__task *take_local_in_order(tgo__p *p)
 {
     tgo_p *q = tp(p);
     int taken;
-    tgo__task *t = tgo__taskq_take(&q->urgent, 1, &taken);
-    if (!t && p->schedtick % FAIRNESS_TICKS == 0)
+    bool fair_turn = p->schedtick % FAIRNESS_TICKS == 0;
+    tgo__task *t = fair_turn && urgent_held(q) ? take_fairly(p) : NULL;
+    if (!t)
+        t = tgo__taskq_take(&q->urgent, 1, &taken);
+    if (!t && fair_turn)
         t = take_fairly(p);
     if (!t)
         t = tgo__runnext_take(&q->next);
