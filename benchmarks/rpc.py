@@ -7,6 +7,10 @@ runtime and netpoller), and prints per implementation
 
     closed 64     requests per second and p99 latency, 64 connections
     closed 1000   the same at 1000 connections
+    active        closed 1000's connections in use on average over the timed
+                  span, each from its first send to its last reply: below
+                  1000 where clients started late, and the row above then
+                  measured fewer connections than it names
     open          p99 latency at a fixed rate that every implementation
                   sustains, from each request's scheduled send time (and
                   the rate achieved, to show that it was sustained)
@@ -85,6 +89,8 @@ class Figure:
         """The figure from one answer; None where the driver does not report it."""
         if self.unit == "req/s":
             return float(answer.metrics["throughput_per_s"])
+        if self.unit == "conns":
+            return float(answer.metrics[self.metric])
         if self.unit == "%":
             share = answer.metrics.get(self.metric)
             return None if share is None else 100.0 * float(share)
@@ -108,6 +114,7 @@ FIGURES = (
     Figure("closed 64", "closed 64", "p99 µs", False),
     Figure("closed 1000", "closed 1000", "req/s", True),
     Figure("closed 1000", "closed 1000", "p99 µs", False),
+    Figure("active", "closed 1000", "conns", True, "active_conns"),
     Figure("open", "open", "req/s", True),
     Figure("open", "open", "p99 µs", False),
     Figure("open lag", "open", "p99 µs", False, "send_lag_ns"),

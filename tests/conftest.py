@@ -385,6 +385,13 @@ def assert_wake_latency(answer: dict, sleep_us: int) -> None:
         (p99, loop_ns, sleep_us)
 
 
+def assert_active_conns(metrics: dict, conns: int) -> None:
+    """A closed loop's active_conns: each connection counts for the share
+    of the timed span from its first send to its last reply, so the mean
+    lies above 0 and at most conns."""
+    assert 0 < metrics["active_conns"] <= conns, metrics
+
+
 def assert_send_lag(metrics: dict, mode: str) -> None:
     """An open loop's send lag: present only there, and, since no request
     can be answered before it is sent, at most its latency at every

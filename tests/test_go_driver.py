@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import tgobench
-from tests.conftest import REPO, WORKLOAD_SPECS, Driver, assert_send_lag, assert_wake_latency, fib
+from tests.conftest import (REPO, WORKLOAD_SPECS, Driver, assert_active_conns, assert_send_lag,
+                            assert_wake_latency, fib)
 from tests.test_driver import (BAD_LINES, SMALL, assert_each_input_answered, assert_error,
                                assert_works, protocol_inputs)
 # The same behaviour is asked of every driver: these run here on the Go one
@@ -164,7 +165,8 @@ def test_run_each_workload(driver, hello, workload, procs):
         assert counters["tasks_spawned"] >= answer["ops"]
     own = set(metrics) - {"peak_rss_kib", "counters"}
     assert own == {"fib": {"result"}, "parked": {"rss_kib_per_task"},
-                   "rpc": {"throughput_per_s", "latency_ns", "fds_before", "fds_after"},
+                   "rpc": {"throughput_per_s", "latency_ns", "active_conns", "fds_before",
+                           "fds_after"},
                    "mixed": {"cycles_per_s", "sched_lat_p99_ns"}}.get(workload, set())
     if workload == "fib":
         assert metrics["result"] == fib(params["n"])
@@ -172,6 +174,7 @@ def test_run_each_workload(driver, hello, workload, procs):
         assert metrics["rss_kib_per_task"] > 0
     if workload == "rpc":
         assert_rpc_metrics(metrics)
+        assert_active_conns(metrics, answer["params"]["conns"])
     if workload == "mixed":
         assert metrics["cycles_per_s"] > 0
         assert_wake_latency(answer, params["sleep_us"])
@@ -194,6 +197,7 @@ def test_rpc_closed_loop(driver, conns):
     assert answer["ok"] is True, answer
     assert answer["ops"] == conns * (2 if conns > 64 else 50)
     assert_rpc_metrics(answer["metrics"])
+    assert_active_conns(answer["metrics"], conns)
 
 
 def test_rpc_open_loop_sends_every_scheduled_request(driver):
@@ -205,6 +209,7 @@ def test_rpc_open_loop_sends_every_scheduled_request(driver):
     assert answer["elapsed_ns"] >= 99_000_000  # the last request is due at 99.5 ms
     assert_rpc_metrics(answer["metrics"])
     assert_send_lag(answer["metrics"], "open")
+    assert "active_conns" not in answer["metrics"]
 
 
 def test_rpc_beyond_the_descriptor_limit_is_an_error_and_nothing_leaks(go_path):

@@ -17,7 +17,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import IMPLS, Driver, assert_send_lag, assert_wake_latency, driver_path
+from tests.conftest import (IMPLS, Driver, assert_active_conns, assert_send_lag,
+                            assert_wake_latency, driver_path)
 
 RPC_METRICS = {"throughput_per_s", "latency_ns", "fds_before", "fds_after"}
 MIXED_METRICS = {"cycles_per_s", "sched_lat_p99_ns"}
@@ -51,11 +52,12 @@ def assert_rpc_ok(answer: dict, ops: int) -> dict:
     assert answer["ops"] == ops
     metrics = answer["metrics"]
     mode = answer["params"]["mode"]
-    own = {"send_lag_ns"} if mode == "open" else {"same_p_share"}
+    own = {"send_lag_ns"} if mode == "open" else {"same_p_share", "active_conns"}
     assert set(metrics) == RPC_METRICS | DRIVER_METRICS | own
     assert_send_lag(metrics, mode)
     if mode == "closed":
         assert 0 <= metrics["same_p_share"] <= 1
+        assert_active_conns(metrics, answer["params"]["conns"])
     lat = metrics["latency_ns"]
     assert list(lat) == ["p50", "p90", "p99", "p999", "max"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"]

@@ -9,7 +9,9 @@ package main
 // 127.0.0.1 only.
 //
 // Closed loop: each client sends `requests` requests, one at a time, per
-// loop; latency is from send to reply. Open loop: the clients together send
+// loop; latency is from send to reply. active_conns: the connections in use
+// on average over the timed span, each from its first send to its last
+// reply; below conns when some clients start late. Open loop: the clients together send
 // at `rate` requests per second for `duration_ms`, connection c's k-th
 // request scheduled at (k*conns + c)/rate seconds from the start. Each
 // connection has a sender goroutine, which sleeps until a request is due and
@@ -168,6 +170,8 @@ type client struct {
 	out  []byte
 	in   []byte
 	want []byte
+	// closed loop: first send to last reply
+	active time.Duration
 }
 
 func newClient(id int, conn *net.TCPConn, size int) *client {
@@ -286,6 +290,7 @@ func rpcLoop(a *args) (loopResult, error) {
 		return loopResult{}, failed.err
 	}
 	lat := latency.merged()
+	loopMetrics := r.metrics // the closed loop's active_conns
 	throughput := 0.0
 	if r.elapsed > 0 {
 		throughput = float64(r.ops) / r.elapsed.Seconds()
@@ -311,6 +316,8 @@ func rpcLoop(a *args) (loopResult, error) {
 			{"p99", sendLag.percentile(99)},
 			{"max", sendLag.percentile(100)},
 		}})
+	} else {
+		r.metrics = append(r.metrics, loopMetrics...)
 	}
 	r.metrics = append(r.metrics, field{"fds_before", fdsBefore}, field{"fds_after", openFDs()})
 	return r, nil
@@ -325,6 +332,7 @@ func closedLoop(clients []*client, requests uint64, latency shardedHistogram, fa
 			defer done.Done()
 			<-start
 			h := latency.of(c.id)
+			first := time.Now()
 			for seq := uint64(0); seq < requests; seq++ {
 				sent := time.Now()
 				if err := c.roundTrip(seq); err != nil {
@@ -333,12 +341,23 @@ func closedLoop(clients []*client, requests uint64, latency shardedHistogram, fa
 				}
 				h.record(uint64(time.Since(sent)))
 			}
+			c.active = time.Since(first)
 		}()
 	}
 	t0 := time.Now()
 	close(start)
 	done.Wait()
-	return loopResult{elapsed: time.Since(t0), ops: uint64(len(clients)) * requests}
+	r := loopResult{elapsed: time.Since(t0), ops: uint64(len(clients)) * requests}
+	var active time.Duration
+	for _, c := range clients {
+		active += c.active
+	}
+	activeConns := 0.0
+	if r.elapsed > 0 {
+		activeConns = float64(active) / float64(r.elapsed)
+	}
+	r.metrics = object{{"active_conns", activeConns}}
+	return r
 }
 
 func openLoop(clients []*client, rate float64, duration time.Duration, latency, lag shardedHistogram, failed *firstError) loopResult {

@@ -12,6 +12,10 @@
  * share that its client read on the P its server wrote it from, that is,
  * how often both ends of a connection ran on one CPU: the socket's data is
  * then in that CPU's cache, and on two CPUs that decides much of the cost.
+ * active_conns: the connections in use on average over the timed span, each
+ * from its first send to its last reply; below conns when a scheduler
+ * starts some clients late (while others already finished), and the run
+ * then measured fewer connections than it was asked for.
  *
  * Open loop: the connections together send at `rate` requests per second
  * for `duration_ms`; request k of connection c is due (k * conns + c) / rate
@@ -70,6 +74,7 @@ typedef struct rpc_client {
     wl_reader reader;
     unsigned char *out, *in, *want;
     uint64_t sampled, served_here; /* closed loop: wl_echo_served_here, sampled */
+    uint64_t active_ns;            /* closed loop: first send to last reply */
 } __attribute__((aligned(64))) rpc_client;
 
 static struct {
@@ -98,6 +103,7 @@ static void closed_client(void *arg)
 {
     rpc_client *c = arg;
     tgo_wg_wait(st.gate);
+    uint64_t first = tgo_now_ns();
     for (uint64_t seq = 0; seq < c->requests; seq++) {
         uint64_t sent = tgo_now_ns();
         wl_payload_fill(c->out + WL_FRAME_HEADER, st.size, (uint64_t)c->id, seq);
@@ -109,6 +115,7 @@ static void closed_client(void *arg)
             c->served_here += wl_echo_served_here(&st.echo, c->id);
         }
     }
+    c->active_ns = tgo_now_ns() - first;
     tgo_wg_done(st.done);
 }
 
@@ -314,22 +321,23 @@ static void start_clients(bool open_loop)
 
 /* What the clients counted, over all connections. */
 typedef struct rpc_tally {
-    uint64_t requests, sampled, served_here;
+    uint64_t requests, sampled, served_here, active_ns;
 } rpc_tally;
 
 static rpc_tally tally_clients(void)
 {
-    rpc_tally tally = {0, 0, 0};
+    rpc_tally tally = {0, 0, 0, 0};
     for (int i = 0; i < st.conns; i++) {
         tally.requests += st.clients[i].requests;
         tally.sampled += st.clients[i].sampled;
         tally.served_here += st.clients[i].served_here;
+        tally.active_ns += st.clients[i].active_ns;
     }
     return tally;
 }
 
 /* Throughput and latency; the open loop's send lag (lag), or the closed
- * loop's same_p_share (lag NULL). */
+ * loop's same_p_share and active_conns (lag NULL). */
 static void add_metrics(wl_loop_out *out, const rpc_tally *tally, const tgo_hist *latency,
                         const tgo_hist *lag)
 {
@@ -349,6 +357,8 @@ static void add_metrics(wl_loop_out *out, const rpc_tally *tally, const tgo_hist
         wl_metric_add(out, "same_p_share",
                       tally->sampled ? (double)tally->served_here / (double)tally->sampled : 0,
                       false);
+        wl_metric_add(out, "active_conns",
+                      elapsed ? (double)tally->active_ns / (double)elapsed : 0, false);
     }
 }
 
