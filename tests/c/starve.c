@@ -44,7 +44,7 @@
 enum { ROUNDS = 100, SPILLED = 300 /* more than a ring's 256 slots */ };
 
 static _Atomic int stop;
-static tgo_chan *ping_ch, *pong_ch;
+static tgo_chan *ping_ch, *pong_ch, *wake_ch;
 static int sockets[2];
 static _Atomic int woken_runs, spilled_runs;
 
@@ -84,9 +84,9 @@ static void spilled(void *arg)
 /* The batch cases' BATCH task: first waits on its channel, if given one. */
 static void batch_stopper(void *arg)
 {
-    tgo_chan *wake_ch = arg;
+    tgo_chan *ch = arg;
     char c;
-    if (wake_ch && tgo_chan_recv(wake_ch, &c) != 0) {
+    if (ch && tgo_chan_recv(ch, &c) != 0) {
         fprintf(stderr, "starve: the BATCH task's channel was closed\n");
         exit(1);
     }
@@ -158,7 +158,7 @@ static void keep_every_p_busy(busy_kind busy)
  * stops the busy tasks. */
 static void run_batch_after_busy(busy_kind busy, bool woken)
 {
-    tgo_chan *wake_ch = woken ? tgo_chan_new(1, 0) : NULL;
+    wake_ch = woken ? tgo_chan_new(1, 0) : NULL;
     if (woken) {
         spawn_or_die(batch_stopper, wake_ch, TGO_HINT_BATCH);
         tgo_sleep_ns(1000000); /* it runs first, and waits on wake_ch */
@@ -229,6 +229,10 @@ int main(int argc, char **argv)
         close(sockets[0]);
         close(sockets[1]);
     }
+    tgo_chan *channels[] = {ping_ch, pong_ch, wake_ch};
+    for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++)
+        if (channels[i])
+            tgo_chan_free(channels[i]);
     printf("ok %s\n", argv[2]);
     return 0;
 }
