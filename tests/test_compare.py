@@ -688,6 +688,39 @@ def test_an_open_loop_without_latency_is_judged_by_time_with_a_warning():
     assert "without latency metrics" in warning.message and "tgobench run" in warning.fix
 
 
+def closed_loop(impl: str, active_conns: list[float | None], conns: int = 1000) -> BenchmarkResult:
+    """An rpc closed loop at 10 µs a request whose values kept active_conns
+    connections in use (None: a value without the metric, from an older driver)."""
+    params = {"conns": conns, "requests": 100}
+    metrics = [{} if a is None else {"active_conns": a} for a in active_conns]
+    return BenchmarkResult(BenchmarkId.make("rpc", params, impl, "all", 2), [1e-5] * len(metrics),
+                           [1e-5] * len(metrics), {"tgobench_params": params}, metrics, "second",
+                           0.05, [1] * len(metrics))
+
+
+def load_warnings(comparison: compare.Comparison) -> list[compare.CompareWarning]:
+    return [w for w in comparison.warnings if "connections in use" in w.message]
+
+
+def test_closed_loops_with_different_connections_in_use_are_warned_about():
+    gmp, tgo = closed_loop("gmp", [992, 993, 991, 992]), closed_loop("tgo", [327, 213, 501, 400])
+    comparison = compare.compare_impls(result_set("r.json", gmp, tgo), "gmp", "tgo")
+    (warning,) = load_warnings(comparison)
+    assert "992 connections in use on average in gmp and 364 in tgo" in warning.message
+    assert "different loads" in warning.message and "active_conns" in warning.fix
+    assert "connections in use" in compare.render_table(comparison)
+
+
+@pytest.mark.parametrize("base, new", [
+    ([60, 61, 60], [52, 60, 59]),      # clients that finish early: within a fifth
+    ([992, 992], [None, None]),        # one side from a driver without the metric
+])
+def test_closed_loops_at_the_same_load_or_without_the_metric_are_not(base, new):
+    comparison = compare.compare_files(result_set("a.json", closed_loop("tgo", base, 64)),
+                                       result_set("b.json", closed_loop("tgo", new, 64)))
+    assert load_warnings(comparison) == []
+
+
 def test_open_loops_in_result_files_are_compared_by_latency_and_closed_ones_by_time(tmp_path):
     from tests.test_report import write_results
     from tgobench import results

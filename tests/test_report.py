@@ -50,8 +50,10 @@ def _metrics(workload: str, impl: str, ns: float, rng: random.Random,
             lat = metrics["latency_ns"]
             metrics["send_lag_ns"] = {"p50": 0 if impl == "tgo" else lat["p50"] / 4,
                                       "p99": lat["p99"] / 2, "max": lat["max"] / 2}
-        elif impl != "go":  # a share of replies on the serving P; Go's driver cannot tell
-            metrics["same_p_share"] = 1.0 if impl == "tgo" else 0.5
+        else:  # tgo starts half its 4 clients late; Go's driver cannot tell the share
+            metrics["active_conns"] = 2.0 if impl == "tgo" else 3.96
+            if impl != "go":  # a share of replies on the serving P
+                metrics["same_p_share"] = 1.0 if impl == "tgo" else 0.5
     return metrics
 
 
@@ -292,12 +294,14 @@ def test_open_loop_latency_has_its_send_lag_dotted_beside_it(tmp_path):
     assert tgo_lag[0] == "0 ns" and tgo_lag[1] == "—"  # p50, and p90, which it has not
 
 
-def test_closed_loops_show_how_often_a_reply_was_read_on_the_p_that_served_it(tmp_path):
+def test_closed_loops_show_replies_read_on_the_serving_p_and_connections_in_use(tmp_path):
     built = report.build_report([results.load(write_results(tmp_path / "r.json", quick_ids()))])
     latency = next(s for s in built.sections if s.key == "latency")
-    (shares,) = [t for t in latency.tables if "replies read on the P that served them" in t.columns]
-    assert shares.rows == [["conns=4, requests=50 · all · p2", "tgo", "100.0%"],
-                           ["conns=4, requests=50 · all · p2", "gmp", "50.0%"]]
+    (closed,) = [t for t in latency.tables if "replies read on the P that served them" in t.columns]
+    assert closed.columns[-1] == "connections in use"
+    assert closed.rows == [["conns=4, requests=50 · all · p2", "tgo", "100.0%", "2"],
+                           ["conns=4, requests=50 · all · p2", "gmp", "50.0%", "4"],
+                           ["conns=4, requests=50 · all · p2", "go", "—", "4"]]
 
 
 def test_claims_put_measurements_beside_the_seed(tmp_path):
@@ -306,6 +310,9 @@ def test_claims_put_measurements_beside_the_seed(tmp_path):
 
     throughput = claims["RPC throughput, tgo over Go's scheduler"][2]
     assert any(line.startswith("tgo/gmp 1.1") for line in throughput), throughput
+    # tgo kept 2 of its 4 connections in use, the others 3.96: not the same load
+    assert all(line.endswith(f"at unequal loads: 2 connections in use for tgo, 4 for {other}")
+               for line, other in zip(sorted(throughput), ("gmp", "go"))), throughput
     # the open loop's rate sets its throughput: only the closed loop is a claim's figure
     assert throughput and not any("mode=open" in line for line in throughput), throughput
     assert claims["OS thread switch"][2] == report.NOT_MEASURED

@@ -60,6 +60,10 @@ SLOWER = "slower"
 NO_CHANGE = "no significant change"
 TOO_FEW = "too few samples"
 OPEN_LOOP_LABEL = "(p99 latency)"
+# Closed rpc loops whose connections in use differ by more than this share
+# of the larger measured different loads (clients that finish early make
+# a few percent of difference in any run).
+LOAD_TOLERANCE = 0.2
 
 # Terminal and Markdown marks, in the spirit of asv's compare.
 _MARKS = {"regression": "+", SLOWER: "~", FASTER: "-", TOO_FEW: "?", NO_CHANGE: " "}
@@ -358,6 +362,8 @@ def _compare(baseline_label: str, new_label: str,
                 "explicitly in the suite"))
         if base.id.open_loop:
             name, base, new = _open_loop(name, base, new, warnings)
+        else:
+            warnings.extend(_load_warnings(name, base, new, baseline_label, new_label))
         compared.append((name, base, new))
     if not compared:
         raise UserError("no benchmark is measured in the same unit on both sides",
@@ -390,6 +396,33 @@ def _open_loop(name: str, base: BenchmarkResult, new: BenchmarkResult,
         "time per request, which its rate sets: the verdict says little about the implementations",
         "re-run it with `tgobench run`, which records each value's latency percentiles"))
     return name, base, new
+
+
+def different_loads(base: BenchmarkResult, new: BenchmarkResult) -> tuple[float, float] | None:
+    """The connections two closed rpc loops kept in use on average
+    (active_conns, medians over values) where they differ by more than
+    LOAD_TOLERANCE of the larger: the two measured different loads, since a
+    runtime that starts some clients late runs fewer at once. None where
+    they match or a side lacks the metric."""
+    active = base.median_metric("active_conns"), new.median_metric("active_conns")
+    if active[0] is None or active[1] is None:
+        return None
+    return None if abs(active[0] - active[1]) <= LOAD_TOLERANCE * max(active) else active
+
+
+def _load_warnings(name: str, base: BenchmarkResult, new: BenchmarkResult,
+                   baseline_label: str, new_label: str) -> list[CompareWarning]:
+    """Sides that measured different loads: their time per request
+    compares unlike work."""
+    active = different_loads(base, new)
+    if active is None:
+        return []
+    return [CompareWarning(
+        f"{name} had {active[0]:.0f} connections in use on average in {baseline_label} and "
+        f"{active[1]:.0f} in {new_label}: the two measured different loads, so its time per "
+        "request compares unlike work",
+        "read active_conns beside the verdict, or compare at a connection count both keep in "
+        "use")]
 
 
 def latency_samples(bench: BenchmarkResult) -> list[float] | None:

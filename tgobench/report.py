@@ -431,15 +431,28 @@ def latency_section(entries: list[_Entry], colours: dict[str, str]) -> Section |
                                      for v in (*points.values(), *lag.values()) if v > 0])
         section.figures.append(_figure(fig))
     section.tables.append(table)
-    shares = [[e.variant, e.impl, f"{100 * statistics.median(values):.1f}%"]
-              for e, _, _ in curves if (values := _metric_values(e, "same_p_share"))]
-    if shares:
+    closed = [[e.variant, e.impl, _share(e.result.median_metric("same_p_share")),
+               _count(e.result.median_metric("active_conns"))] for e, _, _ in curves]
+    closed = [row for row in closed if row[2:] != ["—", "—"]]
+    if closed:
         section.tables.append(Table(
-            ["variant", "implementation", "replies read on the P that served them"], shares,
+            ["variant", "implementation", "replies read on the P that served them",
+             "connections in use"], closed,
             "A closed loop's share of replies (every 16th is sampled) that the client read on the "
-            "P whose server task wrote them, median over runs: both ends of a connection on one "
-            "CPU, whose caches then hold the socket's data. The Go driver cannot tell."))
+            "P whose server task wrote them: both ends of a connection on one CPU, whose caches "
+            "then hold the socket's data (the Go driver cannot tell). Connections in use: on "
+            "average over the timed span, each from its first send to its last reply; fewer than "
+            "the variant's conns where clients started late, and implementations that differ "
+            "here measured different loads. Medians over runs."))
     return section
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _count(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}"
 
 
 def scaling_section(entries: list[_Entry], colours: dict[str, str]) -> Section | None:
@@ -599,8 +612,19 @@ def _claim_rpc_throughput(entries: list[_Entry]) -> list[str] | str:
         tgo = rates.get("tgo")
         for other, rate in sorted(rates.items()):
             if other != "tgo" and tgo and rate:
-                found.append(f"tgo/{other} {tgo / rate:.2f}× ({variant})")
+                found.append(f"tgo/{other} {tgo / rate:.2f}× ({variant})"
+                             + _unequal_loads(by_impl["tgo"], by_impl[other], other))
     return found or NOT_MEASURED
+
+
+def _unequal_loads(tgo: _Entry, other: _Entry, other_name: str) -> str:
+    """A note for a ratio of two closed loops that kept different numbers of
+    connections in use, else nothing."""
+    active = compare.different_loads(tgo.result, other.result)
+    if active is None:
+        return ""
+    return (f", at unequal loads: {active[0]:.0f} connections in use for tgo, "
+            f"{active[1]:.0f} for {other_name}")
 
 
 def _claim_rpc_p99(entries: list[_Entry]) -> list[str] | str:
@@ -638,8 +662,7 @@ def _rpc_by_variant(entries: list[_Entry]) -> dict[str, dict[str, _Entry]]:
 
 
 def _median_metric(e: _Entry, key: str) -> float | None:
-    values = _metric_values(e, key)
-    return statistics.median(values) if values else None
+    return e.result.median_metric(key)
 
 
 # ---------------------------------------------------------------- helpers
@@ -682,8 +705,7 @@ def _impls(entries: Iterable[_Entry]) -> list[str]:
 
 
 def _metric_values(e: _Entry, key: str) -> list[float]:
-    return [float(m[key]) for m in e.result.metrics
-            if isinstance(m.get(key), (int, float)) and not isinstance(m.get(key), bool)]
+    return e.result.metric_values(key)
 
 
 def _counter_rates(counters: Any) -> dict[str, float] | None:

@@ -176,6 +176,17 @@ class BenchmarkResult:
     def median(self) -> float:
         return statistics.median(self.values)
 
+    def metric_values(self, metric: str) -> list[float]:
+        """A number metric ("active_conns") of each value that has it."""
+        return [float(m[metric]) for m in self.metrics
+                if isinstance(m.get(metric), (int, float)) and not isinstance(m[metric], bool)]
+
+    def median_metric(self, metric: str) -> float | None:
+        """The median over values of a number metric; None where no value
+        has it."""
+        found = self.metric_values(metric)
+        return statistics.median(found) if found else None
+
     def median_percentile(self, metric: str, key: str) -> float | None:
         """The median over values of one percentile of a histogram metric
         (metric "latency_ns", key "p99"); None where no value has it."""
