@@ -11,15 +11,17 @@ package main
 // Closed loop: each client sends `requests` requests, one at a time, per
 // loop; latency is from send to reply. active_conns: the connections in use
 // on average over the timed span, each from its first send to its last
-// reply; below conns when some clients start late. Open loop: the clients together send
-// at `rate` requests per second for `duration_ms`, connection c's k-th
-// request scheduled at (k*conns + c)/rate seconds from the start. Each
-// connection has a sender goroutine, which sleeps until a request is due and
-// writes it, and a receiver goroutine, which checks the replies; latency is
-// measured from the scheduled send time, so a slow reply never delays a
-// later send and a stalled server shows as latency instead of as fewer
-// requests (no coordinated omission). send_lag_ns is how late the sender
-// woke for each request, the part of the latency before the write.
+// reply; below conns when some clients start late.
+//
+// Open loop: the clients together send at `rate` requests per second for
+// `duration_ms`, connection c's k-th request scheduled at (k*conns + c)/rate
+// seconds from the start. Each connection has a sender goroutine, which
+// sleeps until a request is due and writes it, and a receiver goroutine,
+// which checks the replies; latency is measured from the scheduled send
+// time, so a slow reply never delays a later send and a stalled server
+// shows as latency instead of as fewer requests (no coordinated omission).
+// send_lag_ns is how late the sender woke for each request, the part of the
+// latency before the write.
 //
 // Timed: from the moment every client may start until the last reply.
 // Not timed: listening, connecting and accepting the connections, and

@@ -342,11 +342,12 @@ static bool urgent_held(tgo_p *q)
  * read it for 10 ms (Go's sysmon preempts after as long), and every
  * fourth the batch ring; the others, or those with nothing there, the
  * inbox's first task, else the ring's, else next's (for a turn that comes
- * ahead of the urgent queue: take_local_in_order). gmp's turn reads its global queue
- * whenever it holds a task; reading the pool so, or on every fourth turn,
- * ran fib's tree broader on one P: 113 -> 168 and 119 -> 140 ns a task
- * (interleaved fresh drivers). With the 10 ms rule fib (n=25, one P)
- * never takes that turn: its pool takes and switches equal the old rule's. */
+ * ahead of the urgent queue: take_local_in_order). gmp's turn reads its
+ * global queue whenever it holds a task; reading the pool so, or on every
+ * fourth turn, ran fib's tree broader on one P: 113 -> 168 and 119 -> 140
+ * ns a task (interleaved fresh drivers). With the 10 ms rule fib (n=25,
+ * one P) never takes that turn: its pool takes and switches equal the old
+ * rule's. */
 static tgo__task *take_fairly(tgo__p *p)
 {
     tgo_p *q = tp(p);
