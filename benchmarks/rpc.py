@@ -122,6 +122,17 @@ FIGURES = (
 )
 
 
+OPEN_RATE = FIGURES.index(Figure("open", "open", "req/s", True))
+OPEN_P99 = FIGURES.index(Figure("open", "open", "p99 µs", False))
+
+
+def unsustained(medians: dict[str, dict[int, float | None]], rate: int) -> list[str]:
+    """The implementations whose open loop made under 95% of its rate
+    (medians: each implementation's median by figure index)."""
+    return [impl for impl, by_figure in medians.items()
+            if by_figure.get(OPEN_RATE) is not None and by_figure[OPEN_RATE] < 0.95 * rate]
+
+
 UNPINNED = "tgo-unpinned"  # tgo under TGOBENCH_PIN=0
 BARE = "bare"              # bare_echo.c's runs, in the rotation with the drivers
 BARE_SOURCE = Path(__file__).with_name("bare_echo.c")
@@ -256,10 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             medians[impl][k], cells[impl] = (spread(results[impl][k], fmt) if results[impl][k]
                                              else (None, "-"))
         print(table_line(figure.label, figure.unit, cells, {i: medians[i][k] for i in impls}, width))
-    open_p99 = FIGURES.index(Figure("open", "open", "p99 µs", False))
-    open_rate = FIGURES.index(Figure("open", "open", "req/s", True))
     if args.reps * args.open_loops >= 10:
-        q90 = {i: statistics.quantiles(results[i][open_p99], n=10, method="inclusive")[-1]
+        q90 = {i: statistics.quantiles(results[i][OPEN_P99], n=10, method="inclusive")[-1]
                for i in impls}
         print(table_line("open q90", "p99 µs", {i: fmt(q90[i]) for i in impls}, q90, width))
         print("open q90: the open-loop p99 that one loop in ten exceeds")
@@ -270,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
           "last reply; fewer than 1000 measured fewer connections")
     if args.bare:
         print_bare(bare)
-    slow = [i for i in impls if medians[i][open_rate] < 0.95 * args.open_rate]
+    slow = unsustained(medians, args.open_rate)
     if slow:
         print(f"warning: {', '.join(slow)} did not sustain the open loop's {args.open_rate} "
               f"req/s: its p99 includes a growing queue; rerun with a lower --open-rate")
