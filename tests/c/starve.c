@@ -29,7 +29,8 @@
  * only when a P runs out of work never wakes its task here, nor does a P
  * take what another is about to run, nor does a shared queue or a queue of
  * BATCH work served only then get to run, nor other work while NETIO work
- * is always ready, and the run hangs: the test's timeout is the check. Prints "ok CASE" and exits 0 once every task finished.
+ * is always ready, and the run hangs: the test's timeout is the check.
+ * Prints "ok CASE" and exits 0 once every task finished.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -104,6 +105,14 @@ static void reader(void *arg)
     atomic_store(&stop, 1);
 }
 
+static void spawn_or_die(tgo_fn fn, void *arg, tgo_hint hint)
+{
+    if (tgo_spawn_hint(fn, arg, hint) != 0) {
+        fprintf(stderr, "starve: out of memory spawning a task\n");
+        exit(1);
+    }
+}
+
 /* wake-spin's woken task: waits once, on the P it first ran on. */
 static void woken(void *arg)
 {
@@ -121,19 +130,11 @@ static void wake_and_spin(void)
     pong_ch = tgo_chan_new(1, 0);
     char c = 0;
     for (int r = 1; r <= ROUNDS; r++) {
-        tgo_spawn(woken, NULL);
+        spawn_or_die(woken, NULL, TGO_HINT_NONE);
         tgo_yield(); /* it runs on this P first, and waits there */
         tgo_chan_send(pong_ch, &c);
         while (atomic_load(&woken_runs) < r) {
         }
-    }
-}
-
-static void spawn_or_die(tgo_fn fn, void *arg, tgo_hint hint)
-{
-    if (tgo_spawn_hint(fn, arg, hint) != 0) {
-        fprintf(stderr, "starve: out of memory spawning a task\n");
-        exit(1);
     }
 }
 
@@ -150,8 +151,9 @@ static void keep_every_p_busy(busy_kind busy)
         spawn_or_die(pinger, NULL, hint);
         spawn_or_die(ponger, NULL, hint);
     }
+    /* two a P: its ring never empties as one yields */
     for (int i = chan ? 2 : 0; i < 2 * tgo_procs(); i++)
-        tgo_spawn(yielder, NULL); /* two a P: its ring never empties as one yields */
+        spawn_or_die(yielder, NULL, TGO_HINT_NONE);
 }
 
 /* The batch cases: a BATCH task, spawned or woken while every P is busy,
@@ -202,7 +204,7 @@ static void main_task(void *arg)
         perror("starve: socketpair");
         exit(1);
     }
-    tgo_spawn(reader, NULL);
+    spawn_or_die(reader, NULL, TGO_HINT_NONE);
     tgo_sleep_ns(1000000); /* the reader parks on its fd first */
     keep_every_p_busy(busy);
     if (tgo_write(sockets[0], "x", 1) != 1) {
