@@ -499,8 +499,8 @@ def scaling_section(entries: list[_Entry], colours: dict[str, str]) -> Section |
 
 
 def memory_section(entries: list[_Entry], colours: dict[str, str]) -> Section | None:
-    parked = [e for e in entries if _metric_values(e, "rss_kib_per_task")]
-    peaks = [e for e in entries if _metric_values(e, "peak_rss_kib")]
+    parked = [e for e in entries if e.result.metric_values("rss_kib_per_task")]
+    peaks = [e for e in entries if e.result.metric_values("peak_rss_kib")]
     if not parked and not peaks:
         return None
     section = Section("memory", "Memory per task",
@@ -510,8 +510,8 @@ def memory_section(entries: list[_Entry], colours: dict[str, str]) -> Section | 
         fig = go.Figure()
         for impl in _impls(parked):
             mine = [e for e in parked if e.impl == impl]
-            xs = [_svg_text(e.variant) for e in mine for _ in _metric_values(e, "rss_kib_per_task")]
-            ys = [v for e in mine for v in _metric_values(e, "rss_kib_per_task")]
+            xs = [_svg_text(e.variant) for e in mine for _ in e.result.metric_values("rss_kib_per_task")]
+            ys = [v for e in mine for v in e.result.metric_values("rss_kib_per_task")]
             fig.add_trace(go.Box(x=xs, y=ys, name=_svg_text(impl), boxpoints="all", pointpos=0,
                                  jitter=0.4, marker=dict(color=colours[impl], size=4),
                                  line=dict(color=colours[impl])))
@@ -524,7 +524,7 @@ def memory_section(entries: list[_Entry], colours: dict[str, str]) -> Section | 
             mine = [e for e in peaks if e.impl == impl]
             fig.add_trace(go.Bar(
                 x=[_svg_text(f"{e.workload} {e.variant}") for e in mine],
-                y=[statistics.median(_metric_values(e, "peak_rss_kib")) / 1024 for e in mine],
+                y=[statistics.median(e.result.metric_values("peak_rss_kib")) / 1024 for e in mine],
                 name=_svg_text(impl), marker_color=colours[impl]))
         _layout(fig, "peak resident set of the driver", "benchmark", "MiB (median over runs)",
                 barmode="group")
@@ -608,7 +608,7 @@ def _claim_rpc_throughput(entries: list[_Entry]) -> list[str] | str:
     for variant, by_impl in _rpc_by_variant(entries).items():
         if any(e.result.id.open_loop for e in by_impl.values()):
             continue  # its rate sets its throughput
-        rates = {impl: _median_metric(e, "throughput_per_s") for impl, e in by_impl.items()}
+        rates = {impl: e.result.median_metric("throughput_per_s") for impl, e in by_impl.items()}
         tgo = rates.get("tgo")
         for other, rate in sorted(rates.items()):
             if other != "tgo" and tgo and rate:
@@ -640,8 +640,8 @@ def _claim_rpc_p99(entries: list[_Entry]) -> list[str] | str:
 def _claim_parked_memory(entries: list[_Entry]) -> list[str] | str:
     found = []
     for e in entries:
-        if e.workload == "parked" and _metric_values(e, "rss_kib_per_task"):
-            kib_per_task = statistics.median(_metric_values(e, "rss_kib_per_task"))
+        if e.workload == "parked" and e.result.metric_values("rss_kib_per_task"):
+            kib_per_task = statistics.median(e.result.metric_values("rss_kib_per_task"))
             megabytes = kib_per_task * 1024 * 1_000_000 / 1e6  # a million tasks, MB of 10^6 bytes
             found.append(f"{e.impl} {megabytes:,.0f} MB (scaled from {e.variant})")
     return found or NOT_MEASURED
@@ -659,10 +659,6 @@ def _rpc_by_variant(entries: list[_Entry]) -> dict[str, dict[str, _Entry]]:
         if e.workload == "rpc":
             found[e.variant][e.impl] = e
     return found
-
-
-def _median_metric(e: _Entry, key: str) -> float | None:
-    return e.result.median_metric(key)
 
 
 # ---------------------------------------------------------------- helpers
@@ -702,10 +698,6 @@ def _impls(entries: Iterable[_Entry]) -> list[str]:
     order = list(_KNOWN_IMPL_COLOURS)
     return sorted({e.impl for e in entries},
                   key=lambda i: (order.index(i) if i in order else len(order), i))
-
-
-def _metric_values(e: _Entry, key: str) -> list[float]:
-    return e.result.metric_values(key)
 
 
 def _counter_rates(counters: Any) -> dict[str, float] | None:
