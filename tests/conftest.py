@@ -72,6 +72,16 @@ def build_with_runtime(program: Path, policy: str, exe: Path, *flags: str) -> Pa
     return exe
 
 
+def build_variant(program: str, variant: tuple[str, str],
+                  tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/c/<program>.c built with the runtime for `variant`, one of
+    PROGRAM_VARIANTS: a policy and a build kind, plain or a sanitizer."""
+    policy, kind = variant
+    exe = tmp_path_factory.mktemp(f"{program}-{policy}-{kind}") / program
+    return build_with_runtime(REPO / "tests" / "c" / f"{program}.c", policy, exe,
+                              "-O1", "-g", *PROGRAM_CFLAGS[kind])
+
+
 def run_to_end(args: list[str], what: str, hang: str, timeout_s: float,
                **kwargs) -> subprocess.CompletedProcess:
     """Run a test's own program (args) to its end, its output captured as
@@ -87,6 +97,10 @@ _INSTALL_HINT = ("install the package (`pip install .`), or build the drivers "
                  "(`meson setup build && ninja -C build`) and set "
                  "TGOBENCH_DRIVER_DIR=build/tgobench/native")
 SANITIZE = {"asan": "address,undefined", "tsan": "thread"}  # build kind -> -fsanitize=
+# a test's own C program: build kind -> cc flags, and the (policy, kind) pairs it runs under
+PROGRAM_CFLAGS = {"plain": [], **{kind: [f"-fsanitize={what}", "-fno-sanitize-recover=all"]
+                                  for kind, what in SANITIZE.items()}}
+PROGRAM_VARIANTS = [(policy, kind) for policy in ("tgo", "gmp") for kind in PROGRAM_CFLAGS]
 
 
 def _find_driver_dir() -> Path | None:

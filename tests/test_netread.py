@@ -12,23 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SANITIZE, build_with_runtime, run_to_end
+from tests.conftest import PROGRAM_VARIANTS, build_variant, run_to_end
 
-ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 6
 TIMEOUT_S = 120
 PAIRS, MIN_STREAM = 16, 20000  # netread.c's PAIRS and STREAM_BYTES
-SANITIZERS = {"plain": [], **{kind: [f"-fsanitize={what}", "-fno-sanitize-recover=all"]
-                              for kind, what in SANITIZE.items()}}
 
 
-@pytest.fixture(scope="module", params=[(policy, kind) for policy in ("tgo", "gmp")
-                                        for kind in SANITIZERS], ids=lambda p: "-".join(p))
+@pytest.fixture(scope="module", params=PROGRAM_VARIANTS, ids="-".join)
 def netread_exe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    policy, kind = request.param
-    exe = tmp_path_factory.mktemp(f"netread-{policy}-{kind}") / "netread"
-    return build_with_runtime(ROOT / "tests" / "c" / "netread.c", policy, exe,
-                              "-O1", "-g", *SANITIZERS[kind])
+    return build_variant("netread", request.param, tmp_path_factory)
 
 
 @pytest.mark.parametrize("procs, seed", [(1, 11), (2, 12), (2, 13), (4, 14)])

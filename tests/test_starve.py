@@ -6,17 +6,19 @@ spilled to the shared queue or a BATCH task have run, or keeps a woken
 task's own P busy until another P has taken it. A runtime that looks at
 timers, fds, its shared queue or BATCH work only when a P runs out of work,
 that runs other work only once no NETIO task is ready, or whose thieves
-never take a P's next task, hangs there; the timeout names the case."""
+never take a P's next task, hangs there; the timeout names the case. Every
+case runs on both policies, plain and under ASan+UBSan (LeakSanitizer too)
+and TSan."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_with_runtime, run_to_end
+from tests.conftest import PROGRAM_VARIANTS, build_variant, run_to_end
 
-ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 30
 BUSY = ("yield", "chan", "netio")
 CASES = tuple(f"{busy}-{wait}" for busy in BUSY for wait in ("sleep", "read"))
@@ -24,16 +26,17 @@ QUEUED_CASES = tuple(f"{busy}-{queued}" for busy in BUSY
                      for queued in ("spill", "batch", "woken-batch"))
 
 
-@pytest.fixture(scope="module", params=["tgo", "gmp"])
+@pytest.fixture(scope="module", params=PROGRAM_VARIANTS, ids="-".join)
 def starve_exe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    exe = tmp_path_factory.mktemp(f"starve-{request.param}") / "starve"
-    return build_with_runtime(ROOT / "tests" / "c" / "starve.c", request.param, exe, "-O1", "-g")
+    return build_variant("starve", request.param, tmp_path_factory)
 
 
 def run_case(exe: Path, procs: int, case: str, hang: str) -> None:
     """starve CASE on procs Ps, which must print "ok CASE"; hang says what a
     run that does not end within TIMEOUT_S failed to do."""
-    done = run_to_end([str(exe), str(procs), case], f"{case} on {procs} Ps", hang, TIMEOUT_S)
+    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1")
+    done = run_to_end([str(exe), str(procs), case], f"{case} on {procs} Ps", hang, TIMEOUT_S,
+                      env=env)
     assert (done.returncode, done.stdout, done.stderr) == (0, f"ok {case}\n", "")
 
 
