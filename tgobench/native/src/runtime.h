@@ -317,10 +317,11 @@ uint64_t tgo__timers_next(void);
 typedef struct { _Atomic int locked; } tgo__spinlock;
 void tgo__spin_lock(tgo__spinlock *l);
 void tgo__spin_unlock(tgo__spinlock *l);
-/* Wait until *word >= value (acquire). Both waits yield the CPU after a
- * while: with more Ps than CPUs the thread they wait for may be preempted
- * on this very CPU. */
+/* Wait until *word >= value, or while *word == value (acquire). These
+ * waits and the lock's yield the CPU after a while: with more Ps than CPUs
+ * the thread they wait for may be preempted on this very CPU. */
 void tgo__spin_until_u32(_Atomic uint32_t *word, uint32_t value);
+void tgo__spin_while_u64(_Atomic uint64_t *word, uint64_t value);
 
 /* ---- fault injection (sched.c) ----------------------------------------- */
 

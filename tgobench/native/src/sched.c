@@ -174,6 +174,13 @@ void tgo__spin_until_u32(_Atomic uint32_t *word, uint32_t value)
         spin_wait(&spins);
 }
 
+void tgo__spin_while_u64(_Atomic uint64_t *word, uint64_t value)
+{
+    unsigned spins = 0;
+    while (atomic_load_explicit(word, memory_order_acquire) == value)
+        spin_wait(&spins);
+}
+
 void tgo__spin_unlock(tgo__spinlock *l)
 {
     /* release: the critical section's writes are visible to the next owner */

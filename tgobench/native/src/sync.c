@@ -60,12 +60,16 @@ static tgo__task *self_task(const char *what)
  *
  * As Go's sync.WaitGroup: one atomic word holds the counter (high half) and
  * the number of registered waiters (low half). Wait registers by CAS; the
- * Add that brings the counter to zero releases exactly the waiters it saw.
- * A waiter that saw zero returns without registering, and a registered one
- * returns only once released, so when Wait returns no Add will touch the
- * group again: the waiter may free it (the fork-join pattern of fib).
+ * Add that brings the counter to zero releases exactly the waiters it saw,
+ * and its last touch of the group is the store that clears the word. A
+ * waiter that saw the counter at zero returns at once if no one waits, and
+ * otherwise once that store has cleared the word: a release is under way.
+ * So when any Wait returns, no Add will touch the group again and that
+ * waiter may free it (the fork-join pattern of fib).
  * Rejected: a counter plus a locked waiter list checked separately; the last
  * Done could still be taking the lock when the waiter saw zero and freed it.
+ * Rejected: returning at once on a zero counter with waiters registered;
+ * the releaser was still unlocking the group that a second waiter had freed.
  */
 
 struct tgo_wg {
@@ -103,8 +107,8 @@ void tgo_wg_add(tgo_wg *wg, int64_t delta)
     tgo__task *list = wg->waiters.head;
     wg->waiters.head = wg->waiters.tail = NULL;
     atomic_store_explicit(&wg->listed, 0, memory_order_relaxed);
-    atomic_store(&wg->state, 0);
-    tgo__spin_unlock(&wg->lock); /* the last touch of wg */
+    tgo__spin_unlock(&wg->lock);
+    atomic_store(&wg->state, 0); /* the last touch of wg */
     while (list) {
         tgo__task *next = list->next;
         tgo__ready(list);
@@ -121,8 +125,11 @@ void tgo_wg_wait(tgo_wg *wg)
 {
     uint64_t s = atomic_load(&wg->state);
     do {
-        if (s >> 32 == 0)
+        if (s >> 32 == 0) {
+            if ((uint32_t)s != 0) /* released, not yet cleared: wait for it */
+                tgo__spin_while_u64(&wg->state, s);
             return;
+        }
     } while (!atomic_compare_exchange_weak(&wg->state, &s, s + 1));
     tgo__task *self = self_task("tgo_wg_wait");
     tgo__spin_lock(&wg->lock);

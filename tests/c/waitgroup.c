@@ -1,0 +1,85 @@
+/*
+ * waitgroup.c - a wait group may be freed by any waiter once its Wait has
+ * returned. Each round: a task waits on a group of count 1; another task,
+ * on the other P, calls Done, which releases it; the main task waits too,
+ * most often while that release is under way, and frees the group as soon
+ * as its Wait returns. A Done still touching the group then writes freed
+ * memory (ASan names it) or finds a waiter left on the group's list (the
+ * runtime stops the process: "wait group freed with tasks waiting on it").
+ *
+ * Usage: waitgroup ROUNDS. Prints "ok ROUNDS" and exits 0 once every
+ * round's two tasks have ended.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tgo.h"
+
+static tgo_wg *group;
+static _Atomic int waiting, releasing;
+static long rounds;
+
+static void waiter(void *arg)
+{
+    (void)arg;
+    atomic_store(&waiting, 1);
+    tgo_wg_wait(group);
+}
+
+static void releaser(void *arg)
+{
+    (void)arg;
+    atomic_store(&releasing, 1);
+    tgo_wg_done(group);
+}
+
+static void spawn_or_die(void (*fn)(void *))
+{
+    if (tgo_spawn(fn, NULL) != 0) {
+        fprintf(stderr, "waitgroup: out of memory spawning a task\n");
+        exit(1);
+    }
+}
+
+static void main_task(void *arg)
+{
+    (void)arg;
+    for (long round = 0; round < rounds; round++) {
+        group = tgo_wg_new();
+        if (!group) {
+            fprintf(stderr, "waitgroup: out of memory for a wait group\n");
+            exit(1);
+        }
+        tgo_wg_add(group, 1);
+        atomic_store(&waiting, 0);
+        atomic_store(&releasing, 0);
+        spawn_or_die(waiter);
+        while (!atomic_load(&waiting))
+            tgo_yield();
+        tgo_yield(); /* the waiter registers and parks meanwhile */
+        spawn_or_die(releaser);
+        while (!atomic_load(&releasing)) {
+            /* spin: the other P takes the releaser */
+        }
+        tgo_wg_wait(group);
+        tgo_wg_free(group);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: waitgroup ROUNDS\n");
+        return 2;
+    }
+    rounds = atol(argv[1]);
+    tgo_config cfg = {.procs = 2};
+    int rc = tgo_run(&cfg, main_task, NULL, NULL);
+    if (rc != 0) {
+        fprintf(stderr, "waitgroup: tgo_run failed: %d\n", rc);
+        return 1;
+    }
+    printf("ok %ld\n", rounds);
+    return 0;
+}
