@@ -236,14 +236,67 @@ def test_confidence_must_be_a_probability():
 
 # --- spread and power -------------------------------------------------------
 
-def test_log_spread_is_the_pooled_normal_scaled_mad_of_the_logs():
+def test_log_spread_is_the_pooled_mad_of_the_logs_over_a_constant_of_the_sizes():
     rng = np.random.default_rng(8)
     base, new = lognormal(rng, 7), lognormal(rng, 12, ratio=1.3)
-    lb, ln = np.log(base), np.log(new)
-    residuals = np.concatenate([lb - np.median(lb), ln - np.median(ln)])
-    assert stats.log_spread(base, new) == pytest.approx(
-        scipy.stats.median_abs_deviation(residuals, scale="normal"))
+
+    def pooled_mad(b, n):
+        lb, ln = np.log(b), np.log(n)
+        return scipy.stats.median_abs_deviation(
+            np.concatenate([lb - np.median(lb), ln - np.median(ln)]))
+
+    constant = pooled_mad(base, new) / stats.log_spread(base, new)
+    other_base, other_new = lognormal(rng, 7, sigma=0.2), lognormal(rng, 12, sigma=0.1)
+    assert pooled_mad(other_base, other_new) / stats.log_spread(other_base, other_new) == \
+        pytest.approx(constant, rel=1e-12)
+    assert stats.log_spread(new, base) == pytest.approx(stats.log_spread(base, new), rel=1e-12)
+    # Large samples hardly pull their residuals in: the constant tends to
+    # the normal MAD's, 1 / 1.4826.
+    big_base, big_new = lognormal(rng, 500), lognormal(rng, 500)
+    assert stats.log_spread(big_base, big_new) == pytest.approx(
+        pooled_mad(big_base, big_new) * scipy.stats.norm.ppf(0.75) ** -1, rel=0.01)
+
+
+def test_one_worker_a_side_has_no_spread_to_see():
     assert stats.log_spread([1.0], [2.0]) == 0.0
+    assert stats.log_spread([1.0, 1.0, 1.0], [2.0, 2.0, 2.0]) == 0.0
+    assert stats.log_spread([1.0], [2.0, 3.0]) > 0
+
+
+@pytest.mark.parametrize("sizes", [(3, 3), (6, 6), (10, 10), (20, 20), (6, 10), (2, 5)])
+def test_log_spread_is_unbiased_for_normal_noise_at_the_sizes_used(sizes):
+    """The mean of the estimate over 4000 seeded pairs of samples is the true
+    standard deviation. Centring each sample on its own median, scaled by
+    the large-sample constant alone, averaged 0.60 of it at 3 a side, 0.80 at
+    6, 0.89 at 10 and 0.95 at 20."""
+    rng = np.random.default_rng(sizes[0] * 100 + sizes[1])
+    sigma, pairs = 0.03, 4000
+    spreads = [stats.log_spread(lognormal(rng, sizes[0], sigma), lognormal(rng, sizes[1], sigma))
+               for _ in range(pairs)]
+    assert np.mean(spreads) == pytest.approx(sigma, rel=0.02)
+
+
+@pytest.mark.parametrize("sizes, alpha", [((6, 6), 0.05), ((6, 6), 0.01), ((10, 10), 0.01)])
+def test_a_change_of_the_size_reported_from_the_samples_is_found_about_80_percent_of_the_time(
+        sizes, alpha):
+    """The detectable change as `compare` reports it, from the spread of the
+    samples themselves: a change of the typical report's size (the median
+    over 2000 seeded pairs of normal samples) is found close to 80% of the
+    time, a little less since the estimate's distribution is skewed and its
+    median a few % below its mean. With the spread underestimated at these
+    sizes it was found 53% to 65% of the time."""
+    rng = np.random.default_rng(sizes[0] * 1000 + round(1 / alpha))
+    sigma = 0.03
+    reported = np.median([
+        stats.detectable_change(*sizes, stats.log_spread(lognormal(rng, sizes[0], sigma),
+                                                         lognormal(rng, sizes[1], sigma)), alpha)
+        for _ in range(2000)])
+    trials = 4000
+    base = lognormal(rng, (trials, sizes[0]), sigma)
+    new = lognormal(rng, (trials, sizes[1]), sigma, ratio=1 + reported)
+    test = stats.mann_whitney(base, new)
+    power = np.mean((test.p < alpha) & (test.u > sizes[0] * sizes[1] / 2))
+    assert power == pytest.approx(0.8, abs=0.07)
 
 
 def test_one_descheduled_worker_barely_moves_the_spread():
@@ -308,15 +361,69 @@ def test_processes_needed_gives_up_beyond_its_limit():
     assert stats.processes_needed(0.001, 0.2, 0.01, limit=100) is None
 
 
-@pytest.mark.parametrize(("baseline", "new"), [([1.0], [1.0]), ([2.0], [1.0, 2.0, 2.0]),
-                                                ([1.0, 3.0, 3.0], [3.0])])
-def test_a_lone_value_tied_with_the_other_side_is_tested_by_the_normal_approximation(
-        baseline, new):
-    """scipy's permutation method needs two values a side: one worker process
-    against tied values takes the approximation instead of failing."""
+def _lone_value_p_by_definition(baseline, new) -> float:
+    """The exact permutation p-value: U for each of the n + 1 ways to choose
+    which pooled value is the lone one, twice the smaller share of those at
+    least and at most as extreme as the observed U (scipy's two-sided
+    convention for permutation tests), at most 1."""
+    pooled = np.concatenate([baseline, new])
+    lone_is_baseline = len(baseline) == 1
+
+    def u(b, n):
+        return scipy.stats.mannwhitneyu(n, b, method="asymptotic").statistic
+
+    observed = u(baseline, new)
+    arrangements = []
+    for i in range(pooled.size):
+        lone, rest = pooled[i:i + 1], np.delete(pooled, i)
+        arrangements.append(u(lone, rest) if lone_is_baseline else u(rest, lone))
+    arrangements = np.array(arrangements)
+    return min(1.0, 2 * min(np.mean(arrangements <= observed), np.mean(arrangements >= observed)))
+
+
+@pytest.mark.parametrize(("baseline", "new"), [
+    ([1.0], [1.0]), ([2.0], [1.0, 2.0, 2.0]), ([1.0, 3.0, 3.0], [3.0]), ([1.0], [2.0] * 8),
+    ([2.0] * 20, [1.0]), ([1.5], [1.0, 1.5, 2.0, 2.0, 3.0, 3.0]), ([3.0], [1.0, 2.0, 2.0, 4.0]),
+    ([1.0], [2.0] * 50)])
+def test_a_lone_value_with_ties_in_the_samples_gets_the_exact_permutation_p_value(baseline, new):
+    """scipy's permutation method needs two values a side, and the normal
+    approximation with ties is far off there (one value against 20 equal ones:
+    p = 2e-5 where the exact p is 2/21), so the n + 1 arrangements are
+    enumerated."""
     test = stats.mann_whitney(baseline, new)
-    assert test.method == "asymptotic"
-    assert test.p == pytest.approx(scipy.stats.mannwhitneyu(
-        new, baseline, alternative="two-sided", method="asymptotic").pvalue)
+    assert test.method == "permutation"
+    assert test.p == pytest.approx(_lone_value_p_by_definition(baseline, new), rel=1e-12)
+    assert test.u == scipy.stats.mannwhitneyu(new, baseline).statistic
     interval = stats.hodges_lehmann_ratio(baseline, new)
     assert interval.low <= interval.ratio <= interval.high
+
+
+def test_a_lone_value_below_equal_ones_is_one_arrangement_in_n_plus_1():
+    assert stats.mann_whitney([1.0], [2.0] * 8).p == pytest.approx(2 / 9)
+    assert stats.mann_whitney([1e-7], [2e-7] * 20).p == pytest.approx(2 / 21)
+    assert stats.mann_whitney([2e-7] * 20, [1e-7]).p == pytest.approx(2 / 21)
+    # Complete separation: the smallest p these sizes allow, with or without ties.
+    for new in ([2.0] * 20, list(np.linspace(2.0, 3.0, 20))):
+        test = stats.mann_whitney([1.0], new)
+        assert test.p == pytest.approx(stats.smallest_p(1, 20, test.method))
+
+
+def test_a_lone_value_against_equal_ones_agrees_with_its_interval():
+    """p below alpha exactly when the interval excludes 1: 2/51 against 50
+    equal values, 2/21 against 20."""
+    significant = stats.mann_whitney([1.0], [2.0] * 50)
+    assert significant.p == pytest.approx(2 / 51) and significant.p < 0.05
+    interval = stats.hodges_lehmann_ratio([1.0], [2.0] * 50)
+    assert (interval.low, interval.ratio, interval.high) == pytest.approx((2, 2, 2))
+    assert stats.mann_whitney([1.0], [2.0] * 20).p > 0.05
+    assert not stats.hodges_lehmann_ratio([1.0], [2.0] * 20).bounded
+
+
+def test_a_batch_of_lone_values_gives_the_same_p_values_as_one_test_at_a_time():
+    rng = np.random.default_rng(12)
+    base = rng.integers(1, 4, (5, 1)).astype(float)
+    new = rng.integers(1, 4, (5, 7)).astype(float)
+    batch = stats.mann_whitney(base, new)
+    assert batch.method == "permutation"
+    for i in range(5):
+        assert batch.p[i] == pytest.approx(_lone_value_p_by_definition(base[i], new[i]))
