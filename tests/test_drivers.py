@@ -204,3 +204,69 @@ def test_build_names_compiler_and_flags():
     assert drivers.DriverInfo.from_hello(answer, "go").build == "go1.27 [-trimpath CGO_ENABLED=0]"
     del answer["build_flags"]
     assert drivers.DriverInfo.from_hello(answer, "go").build == "go1.27"
+
+
+def _scripted_driver(tmp_path, hello_answer: dict, run_answer: dict | None = None):
+    """A driver that answers every hello with `hello_answer` and every run
+    with `run_answer`."""
+    script = tmp_path / "scripted-driver"
+    script.write_text(f"#!{sys.executable}\nimport json, sys\n"
+                      f"HELLO, RUN = {json.dumps(hello_answer)!r}, {json.dumps(run_answer)!r}\n"
+                      "for line in sys.stdin:\n"
+                      "    op = json.loads(line)['op']\n"
+                      "    print(HELLO if op == 'hello' else RUN, flush=True)\n")
+    script.chmod(0o755)
+    return script
+
+
+ECHO_HELLO = {"ok": True, "protocol": 1, "impl": "mine", "version": "1", "procs": 2,
+              "workloads": {"echo": {"unit": "op", "params": {}}}}
+ECHO_RUN = {"ok": True, "workload": "echo", "elapsed_ns": 1000, "loops": 1, "ops": 10, "metrics": {}}
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"workloads": {"echo": "oops"}}, "workload 'echo' described as 'oops', not an object"),
+    ({"workloads": ["echo"]}, "workloads ['echo'], not an object"),
+    ({"procs": "two"}, "procs 'two', not a whole number"),
+    ({"workloads": {"echo": {"unit": 5}}}, "workload 'echo' whose unit is 5, not text"),
+    ({"workloads": {"echo": {"params": {"n": {"type": "number"}}}}},
+     "parameter 'n' of workload 'echo' of type 'number'; types are int, float, bool, str"),
+    ({"workloads": {"echo": {"params": {"n": {"type": "int", "min": "1"}}}}},
+     "parameter 'n' of workload 'echo' whose min is '1', not a number"),
+    ({"workloads": {"echo": {"params": {"m": {"choices": "ab"}}}}},
+     "parameter 'm' of workload 'echo' whose choices are 'ab', not a list of text")])
+def test_malformed_hello_is_a_driver_error_naming_the_field(tmp_path, change, problem):
+    script = _scripted_driver(tmp_path, dict(ECHO_HELLO, **change))
+    with pytest.raises(DriverError) as info:
+        drivers.hello("mine", script)
+    assert str(info.value) == f"the mine driver answered 'hello' with {problem}"
+
+
+def test_list_workloads_of_a_driver_with_a_malformed_hello_exits_2(tmp_path):
+    script = _scripted_driver(tmp_path, dict(ECHO_HELLO, workloads={"echo": "oops"}))
+    proc = subprocess.run([sys.executable, "-c", "from tgobench.cli import app; app()", "list",
+                           "workloads", "--impl", f"mine={script}"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "not available: mine: the mine driver answered 'hello' with workload 'echo'" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"metrics": {"ratio": float("nan")}},
+     "with metrics a result file cannot hold: metric ratio is not made of finite numbers: nan"),
+    ({"metrics": {"latency_ns": {"p99": float("inf")}}},
+     "metric latency_ns is not made of finite numbers"),
+    ({"metrics": {"counters": {"steals": 3}}}, "metric counters is not an object of numbers"),
+    ({"metrics": [1]}, "with metrics that are not an object: [1]"),
+    ({"elapsed_ns": 10**30}, "a time per op too large to be a measurement"),
+    ({"elapsed_ns": 10**400}, "a time per op too large to be a measurement"),
+    ({"elapsed_ns": float("inf")}, "without a valid")])
+def test_run_answer_a_result_file_could_not_hold_is_a_driver_error(tmp_path, change, problem):
+    # stored as it is, one such value would make the whole result file unreadable
+    script = _scripted_driver(tmp_path, ECHO_HELLO, dict(ECHO_RUN, **change))
+    with DriverProcess("mine", script) as driver:
+        with pytest.raises(DriverError) as info:
+            driver.run("echo", {}, loops=1)
+    assert str(info.value).startswith("the mine driver answered run 'echo' ")
+    assert problem in str(info.value)

@@ -236,6 +236,24 @@ def test_plain_pyperf_file_renders(tmp_path):
     assert "telco" in page.read_text()
 
 
+def test_values_in_another_unit_than_seconds_keep_their_unit(tmp_path):
+    # only seconds are shown as ns per op; a plain pyperf file may count bytes
+    path = tmp_path / "memory.json"
+    runs = [pyperf.Run([1000.0, 1010.0], metadata={"name": "mem_usage", "unit": "byte", "loops": 1},
+                       collect_metadata=False) for _ in range(3)]
+    pyperf.BenchmarkSuite([pyperf.Benchmark(runs)]).dump(str(path))
+
+    built = report.build_report([results.load(path)])
+
+    section = next(s for s in built.sections if s.key == "distributions")
+    layout = json.loads(str(section.figures[0].json))["layout"]
+    assert layout["title"]["text"] == "mem_usage: byte"
+    assert layout["yaxis"]["title"]["text"] == "byte"
+    assert json.loads(str(section.figures[0].json))["data"][0]["y"] == [1000.0, 1010.0] * 3
+    assert section.tables[0].rows == [["mem_usage", section.tables[0].rows[0][1], "unnamed", "3",
+                                       "6", "1e+03 byte", "1e+03 byte – 1e+03 byte"]]
+
+
 def _traces(built: report.Report):
     for section in built.sections:
         for figure in section.figures:

@@ -348,6 +348,18 @@ def test_append_adds_runs_to_the_same_benchmark(tmp_path):
     assert len(bench.metrics) == 4
 
 
+def test_gz_name_is_written_as_gzip_and_appended_to(tmp_path):
+    # pyperf and load both read a *.gz file as gzip
+    path = tmp_path / "r.json.gz"
+    ResultWriter(path).add(make_bench(SPAWN_TGO, [[1e-7, 1e-7]]))
+    assert json.loads(gzip.decompress(path.read_bytes()))["benchmarks"]
+    ResultWriter(path, append=True).add(make_bench(SPAWN_TGO, [[3e-7, 3e-7]]))
+    assert results.load(path).get(SPAWN_TGO.name).run_means == [pytest.approx(1e-7),
+                                                                 pytest.approx(3e-7)]
+    assert len(pyperf.BenchmarkSuite.load(str(path)).get_benchmark(SPAWN_TGO.name).get_runs()) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json.gz"]  # no temporary left
+
+
 @pytest.mark.parametrize("change, key", [({"machine": dict(MACHINE, machine_id="other")}, "machine"),
                                          ({"params": {"tasks": 1000, "stack_size": 2048}},
                                           "tgobench_params"),

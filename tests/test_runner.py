@@ -418,3 +418,51 @@ def test_quick_suite_end_to_end(driver_dir, tmp_path):
         check = subprocess.run([sys.executable, "-m", "pyperf", *args], capture_output=True,
                                text=True, cwd=tmp_path)
         assert check.returncode == 0 and check.stderr == "", check.stderr
+
+
+REFUSING_DRIVER = """\
+import json, sys, time
+HELLO = {"ok": True, "protocol": 1, "impl": "mine", "version": "1", "procs": 1,
+         "workloads": {"echo": {"unit": "op", "params": {"n": {"type": "int", "default": 1}}}}}
+for line in sys.stdin:
+    request = json.loads(line)
+    if request["op"] == "hello":
+        answer = HELLO
+    elif request["params"]["n"] % 2:
+        answer = {"ok": False, "error": "n must be even"}
+    else:
+        start = time.perf_counter_ns()
+        sum(range(1000 * request["loops"]))
+        answer = {"ok": True, "elapsed_ns": max(1, time.perf_counter_ns() - start),
+                  "loops": request["loops"], "ops": 1000 * request["loops"], "metrics": {}}
+    print(json.dumps(answer), flush=True)
+"""
+
+
+def test_cli_a_request_the_driver_refuses_at_its_probe_exits_2_keeping_the_rest(tmp_path):
+    # n=3 passes the checks of hello (no bounds), so only the driver can judge it
+    driver = tmp_path / "mine"
+    driver.write_text(f"#!{sys.executable}\n{REFUSING_DRIVER}")
+    driver.chmod(0o755)
+    suite = tmp_path / "echo.toml"
+    suite.write_text('impls = ["mine"]\n[pyperf]\nmin_time = 0.001\n'
+                     '[[benchmark]]\nworkload = "echo"\nparams = { n = [2, 3] }\n')
+    out = tmp_path / "r.json"
+    proc = cli("run", "--suite", str(suite), "--impl", f"mine={driver}", "-o", str(out),
+               "--procs", "1", "--processes", "2", "--values", "1", "--plain")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    refused = "echo[n=3] mine all p1: the mine driver refused run 'echo': n must be even"
+    assert f"REFUSED {refused}" in proc.stdout
+    assert proc.stderr.startswith("error: 1 benchmark(s) refused by their driver as bad input:\n"
+                                  f"  {refused}\n  fix: ")
+    assert "Traceback" not in proc.stderr
+    assert [b.name for b in results.load(out).benchmarks] == ["echo[n=2] mine all p1"]
+
+
+def test_a_driver_crash_at_the_probe_is_a_failure_not_a_refusal(fake_env, suite_file, tmp_path,
+                                                                monkeypatch):
+    monkeypatch.setenv("TGOBENCH_FAKE_DIE", "spawn:1:5")
+    plan = runner.plan(RunRequest(suite=str(suite_file), output=tmp_path / "r.json",
+                                  pyperf_args=FAST))
+    outcome = runner.execute(plan, Recorder())
+    assert len(outcome.failed) == 2 and outcome.refused == [] and outcome.refusal() is None

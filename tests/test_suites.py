@@ -285,3 +285,22 @@ def test_nested_param_values_are_refused(value):
         parse(ONE_BENCHMARK + f"params = {{ tasks = {value} }}\n")
     assert "params.tasks must be a value or a list of values" in str(error.value)
     assert error.value.fix == "write tasks = VALUE, or tasks = [VALUE, ...] to sweep"
+
+
+@pytest.mark.parametrize("value, held", [("a,b", "','"), ("x[1]", "'[' ']'"), ("k=v", "'='")])
+def test_text_value_a_benchmark_name_cannot_hold_is_refused(value, held):
+    # BenchmarkId.parse could not read the name back, and the result file would not load
+    echo = DriverInfo.from_hello({"protocol": 1, "workloads": {"echo": {"params": {
+        "label": {"type": "str", "default": "x"}}}}}, "mine")
+    with pytest.raises(UserError) as error:
+        suites.expand(suites.adhoc("echo", [f"label={value}"]), {"mine": echo}, impls=["mine"])
+    assert error.value.problem == (f"suite adhoc (benchmark 1, workload 'echo'): label={value!r} "
+                                   f"holds {held}, which benchmark names use to separate parameters")
+    assert error.value.fix == "give label a value without any of , [ ] ="
+
+
+def test_a_param_given_twice_on_the_command_line_is_refused_pointing_to_sweeps():
+    with pytest.raises(UserError, match=r"--param tasks is given twice \(tasks=10 and tasks=20\)") \
+            as error:
+        suites.adhoc("spawn", ["tasks=10", "stack_size=4096", "tasks=20"])
+    assert "params = { tasks = [VALUE, ...] }" in error.value.fix and "--suite FILE" in error.value.fix

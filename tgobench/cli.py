@@ -208,10 +208,17 @@ def run(suite: str = typer.Option(None, "--suite", "-s",
         raise _fail(e) from None
     outcome = runner.execute(plan, _reporter(console, plain))
     if outcome.finished:
+        try:
+            summaries = runner.summarize(results.load(outcome.output))
+        except UserError as e:
+            raise _fail(e) from None
         console.print()
-        runner.print_summary(console, runner.summarize(results.load(outcome.output)))
+        runner.print_summary(console, summaries)
     if outcome.interrupted:
         raise typer.Exit(130)
+    refusal = outcome.refusal()
+    if refusal is not None:
+        raise _fail(refusal)
     raise typer.Exit(0 if outcome.complete else 1)
 
 

@@ -12,9 +12,9 @@ registered for the name (an implementation built on demand, such as `go`);
 directory (where `pip install .` puts the C drivers); PATH.
 
 Two kinds of failure: a driver that answers `{"ok": false, "error": ...}` has
-refused a request and explains why, which becomes a UserError carrying its
-message; a driver that dies, hangs or answers garbage is broken, which raises
-DriverError with its exit status and the tail of its stderr.
+refused a request and explains why, which becomes DriverRefused (a UserError)
+carrying its message; a driver that dies, hangs or answers garbage is broken,
+which raises DriverError with its exit status and the tail of its stderr.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import reprlib
 import selectors
 import shutil
 import subprocess
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tgobench.errors import UserError
+from tgobench.results import metrics_problem, value_problem
 
 PROTOCOL_VERSION = 1
 BUILTIN_IMPLS = ("tgo", "gmp")
@@ -65,6 +67,11 @@ class DriverError(Exception):
             text += "\n  its stderr ended with:\n" + "\n".join(
                 "    " + line for line in self.stderr_tail.splitlines())
         return text
+
+
+class DriverRefused(UserError):
+    """A driver's `{"ok": false, "error": ...}`: it judged the request bad
+    input, and its words say why."""
 
 
 def describe_status(status: int) -> str:
@@ -242,22 +249,67 @@ class DriverInfo:
 
     @classmethod
     def from_hello(cls, answer: dict, expected_impl: str) -> DriverInfo:
+        """The driver's hello answer as data: UserError if it speaks another
+        protocol, DriverError naming the field if the answer is malformed."""
         protocol = answer.get("protocol")
         if protocol != PROTOCOL_VERSION:
             raise UserError(f"the {expected_impl} driver speaks protocol {protocol!r}; "
                             f"tgobench speaks {PROTOCOL_VERSION}",
                             "use a driver built for this version of tgobench")
-        workloads = {}
-        for name, desc in (answer.get("workloads") or {}).items():
-            params = {}
-            for pname, pdesc in (desc.get("params") or {}).items():
-                params[pname] = ParamInfo(pname, pdesc.get("type", "str"), pdesc.get("default"),
-                                          pdesc.get("min"), pdesc.get("max"),
-                                          tuple(pdesc.get("choices") or ()), pdesc.get("help", ""))
-            workloads[name] = WorkloadInfo(name, desc.get("unit", "op"), desc.get("help", ""), params)
+        try:
+            workloads = {name: _workload_info(name, desc)
+                         for name, desc in _object(answer, "workloads", "workloads").items()}
+            procs = answer.get("procs") or 0
+            if not isinstance(procs, int) or isinstance(procs, bool) or procs < 0:
+                raise ValueError(f"procs {reprlib.repr(procs)}, not a whole number")
+            topology = _object(answer, "topology", "topology")
+        except ValueError as exc:
+            raise DriverError(expected_impl, f"answered 'hello' with {exc}") from None
         return cls(str(answer.get("impl") or expected_impl), str(answer.get("version", "")),
-                   protocol, int(answer.get("procs") or 0), str(answer.get("compiler", "")),
-                   workloads, answer.get("topology") or {}, answer)
+                   protocol, procs, str(answer.get("compiler", "")), workloads, topology, answer)
+
+
+_PARAM_TYPES = ("int", "float", "bool", "str")
+
+
+def _workload_info(name: str, desc: Any) -> WorkloadInfo:
+    """One workload of a hello answer; ValueError saying what is malformed."""
+    if not isinstance(desc, dict):
+        raise ValueError(f"workload {name!r} described as {reprlib.repr(desc)}, not an object")
+    unit = desc.get("unit", "op")
+    if not isinstance(unit, str):
+        raise ValueError(f"workload {name!r} whose unit is {reprlib.repr(unit)}, not text")
+    params = {pname: _param_info(name, pname, pdesc)
+              for pname, pdesc in _object(desc, "params", f"workload {name!r} with params").items()}
+    return WorkloadInfo(name, unit, str(desc.get("help", "")), params)
+
+
+def _param_info(workload: str, name: str, desc: Any) -> ParamInfo:
+    """One parameter of a hello answer; ValueError saying what is malformed."""
+    where = f"parameter {name!r} of workload {workload!r}"
+    if not isinstance(desc, dict):
+        raise ValueError(f"{where} described as {reprlib.repr(desc)}, not an object")
+    kind = desc.get("type", "str")
+    if kind not in _PARAM_TYPES:
+        raise ValueError(f"{where} of type {reprlib.repr(kind)}; types are "
+                         f"{', '.join(_PARAM_TYPES)}")
+    for bound in ("min", "max"):
+        value = desc.get(bound)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise ValueError(f"{where} whose {bound} is {reprlib.repr(value)}, not a number")
+    choices = desc.get("choices") or []
+    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+        raise ValueError(f"{where} whose choices are {reprlib.repr(choices)}, not a list of text")
+    return ParamInfo(name, kind, desc.get("default"), desc.get("min"), desc.get("max"),
+                     tuple(choices), str(desc.get("help", "")))
+
+
+def _object(holder: dict, key: str, what: str) -> dict:
+    """holder[key], a JSON object, {} where absent or null."""
+    value = holder.get(key) or {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} {reprlib.repr(value)}, not an object")
+    return value
 
 
 @dataclass
@@ -371,11 +423,11 @@ class DriverProcess:
         return line.decode("utf-8", "replace")
 
     def checked(self, message: dict, timeout: float | None = None) -> dict:
-        """Send a request; a refusal becomes UserError with the driver's words."""
+        """Send a request; a refusal becomes DriverRefused with the driver's words."""
         answer = self.request(message, timeout)
         if answer.get("ok") is False or "error" in answer:
-            raise UserError(f"the {self.impl} driver refused {_describe(message)}: "
-                            f"{answer.get('error', 'no reason given')}")
+            raise DriverRefused(f"the {self.impl} driver refused {_describe(message)}: "
+                                f"{answer.get('error', 'no reason given')}")
         return answer
 
     def hello(self, timeout: float = HELLO_TIMEOUT_S) -> DriverInfo:
@@ -387,17 +439,34 @@ class DriverProcess:
         if procs:
             message["procs"] = procs
         answer = self.checked(message, timeout)
+        metrics = answer.get("metrics") or {}
+        if not isinstance(metrics, dict):
+            raise self._broken(f"answered {_describe(message)} with metrics that are not an "
+                               f"object: {reprlib.repr(metrics)}")
         try:
             result = RunAnswer(str(answer.get("workload", workload)), int(answer["elapsed_ns"]),
                                int(answer["loops"]), int(answer["ops"]),
                                str(answer.get("unit", "op")), int(answer.get("procs") or 0),
-                               dict(answer.get("params") or params), dict(answer.get("metrics") or {}),
+                               dict(answer.get("params") or params), metrics,
                                list(answer.get("per_loop_ns") or []))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise self._broken(f"answered {_describe(message)} without a valid {exc}") from None
         if result.elapsed_ns <= 0 or result.ops <= 0:
             raise self._broken(f"answered {_describe(message)} with elapsed_ns={result.elapsed_ns} "
                                f"and ops={result.ops}; both must be positive")
+        # Checked by the rules load reads a result file by: one value or
+        # metric it refuses would make the whole file unreadable.
+        try:
+            problem = value_problem(result.seconds_per_op)
+        except OverflowError:  # an elapsed_ns too large for a float
+            problem = "too large to be a measurement"
+        if problem:
+            raise self._broken(f"answered {_describe(message)} with elapsed_ns={result.elapsed_ns} "
+                               f"and ops={result.ops}, a time per op {problem}")
+        problem = metrics_problem(metrics)
+        if problem:
+            raise self._broken(f"answered {_describe(message)} with metrics a result file cannot "
+                               f"hold: {problem}")
         return result
 
     def close(self, timeout: float = 10.0) -> int:

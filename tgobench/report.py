@@ -118,12 +118,37 @@ class _Entry:
         return self.result.id.workload
 
     @property
-    def ns_per_op(self) -> list[float]:
-        return [v * 1e9 for v in self.result.values]
+    def is_time(self) -> bool:
+        """Values in seconds (pyperf unit "second"), as tgobench writes them;
+        a plain pyperf file may measure something else (bytes)."""
+        return self.result.unit == "second"
+
+    @property
+    def shown_values(self) -> list[float]:
+        """The values as the page shows them: ns per op for times, else in
+        the file's own unit."""
+        return [v * self._scale for v in self.result.values]
+
+    @property
+    def shown_means(self) -> list[float]:
+        """The mean of each worker process, as shown_values."""
+        return [m * self._scale for m in self.result.run_means]
+
+    @property
+    def _scale(self) -> float:
+        return 1e9 if self.is_time else 1.0
 
     @property
     def op_unit(self) -> str:
         return str(self.result.metadata.get("tgobench_op_unit") or "op")
+
+    @property
+    def axis_unit(self) -> str:
+        return f"ns per {self.op_unit}" if self.is_time else self.result.unit
+
+    def format(self, shown: float) -> str:
+        """One of shown_values, with its unit."""
+        return _ns(shown) if self.is_time else f"{shown:.3g} {self.result.unit}"
 
 
 # ---------------------------------------------------------------- public API
@@ -245,32 +270,36 @@ def distributions_section(entries: list[_Entry], colours: dict[str, str]) -> Sec
         return None
     section = Section("distributions", "Distributions per workload",
                       "Each box spans the middle half of the values (one dot per value, time per "
-                      "operation); lower is faster. Boxes side by side differ only in implementation.")
+                      "operation unless the file records another unit); lower is faster. Boxes side "
+                      "by side differ only in implementation.")
     summary = Table(["workload", "variant", "implementation", "worker processes", "values",
                      "median", "range of worker means"], [])
     for workload, group in _by_workload(entries).items():
-        unit = group[0].op_unit
+        first = group[0]
+        unit = first.op_unit
         fig = go.Figure()
         for impl in _impls(group):
             mine = [e for e in group if e.impl == impl]
             xs = [_svg_text(e.variant) for e in mine for _ in e.result.values]
-            ys = [v for e in mine for v in e.ns_per_op]
+            ys = [v for e in mine for v in e.shown_values]
             fig.add_trace(go.Box(x=xs, y=ys, name=_svg_text(impl), boxpoints="all", jitter=0.4,
                                  pointpos=0, marker=dict(color=colours[impl], size=4, opacity=0.6),
                                  line=dict(color=colours[impl]), legendgroup=impl))
-        values = [v for e in group for v in e.ns_per_op]
+        values = [v for e in group for v in e.shown_values]
         log_y = min(values) > 0 and max(values) / min(values) > 30
-        _layout(fig, f"{workload}: time per {unit}", "variant (params · placement · procs)",
-                f"ns per {unit}" + (" (log scale)" if log_y else ""), boxmode="group")
+        title = f"{workload}: time per {unit}" if first.is_time else f"{workload}: {first.result.unit}"
+        _layout(fig, title, "variant (params · placement · procs)",
+                first.axis_unit + (" (log scale)" if log_y else ""), boxmode="group")
         if log_y:
             _log_axis(fig.update_yaxes, values)
         section.figures.append(_figure(fig))
         for e in sorted(group, key=lambda e: (e.variant, _impls(group).index(e.impl))):
-            means = [m * 1e9 for m in e.result.run_means]
+            means = e.shown_means
+            median = e.format(statistics.median(e.shown_values))
+            spread = f"{e.format(min(means))} – {e.format(max(means))}" if means else "—"
             summary.rows.append([workload, e.variant, e.impl, str(len(means)),
                                  str(len(e.result.values)),
-                                 f"{_ns(statistics.median(e.ns_per_op))} per {unit}",
-                                 f"{_ns(min(means))} – {_ns(max(means))}" if means else "—"])
+                                 f"{median} per {unit}" if e.is_time else median, spread])
     summary.caption = ("Medians of all values; comparisons use the mean of each worker process, "
                        "because values inside one worker are correlated.")
     section.tables.append(summary)
@@ -459,7 +488,7 @@ def scaling_section(entries: list[_Entry], colours: dict[str, str]) -> Section |
     lines: dict[tuple, list[_Entry]] = defaultdict(list)
     for e in entries:
         rid = e.result.id
-        if rid.procs:
+        if rid.procs and e.is_time:  # a throughput is ops per unit of time
             lines[(e.workload, rid.params, rid.placement, e.impl, e.source)].append(e)
     sweeps = {k: sorted(v, key=lambda e: e.result.id.procs) for k, v in lines.items()
               if len({e.result.id.procs for e in v}) >= 2}
@@ -481,7 +510,7 @@ def scaling_section(entries: list[_Entry], colours: dict[str, str]) -> Section |
         for (_, params, placement, impl, source), line in group:
             xs = [e.result.id.procs for e in line]
             procs_seen.update(xs)
-            rates = [1e9 / statistics.median(e.ns_per_op) for e in line]
+            rates = [1e9 / statistics.median(e.shown_values) for e in line]
             fastest = [1e9 / (min(e.result.run_means) * 1e9) for e in line]
             slowest = [1e9 / (max(e.result.run_means) * 1e9) for e in line]
             label = " · ".join(p for p in (impl, _params_label(params), placement, source) if p) \
@@ -648,8 +677,8 @@ def _claim_parked_memory(entries: list[_Entry]) -> list[str] | str:
 
 
 def _claim_switch(entries: list[_Entry]) -> list[str] | str:
-    found = [f"{e.impl} {_ns(statistics.median(e.ns_per_op))} ({e.variant})"
-             for e in entries if e.workload == "yield"]
+    found = [f"{e.impl} {_ns(statistics.median(e.shown_values))} ({e.variant})"
+             for e in entries if e.workload == "yield" and e.is_time]
     return found or NOT_MEASURED
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import errno
 import gzip
+import io
 import json
 import math
 import os
@@ -80,6 +81,10 @@ _COUNTERS_READ = ("switches", "shared_takes", "parks")
 # Drivers nest metrics two deep (counters.steals.llc); the bound keeps a
 # hostile file from exhausting the stack of the check.
 _METRIC_NESTING = 8
+
+# What a benchmark name separates its params with: a value holding one would
+# be written into a name that BenchmarkId.parse cannot read back.
+NAME_SEPARATORS = ",[]="
 
 
 def format_param(value: Any) -> str:
@@ -262,7 +267,7 @@ def _read_json(path: Path) -> Any:
     if path.is_dir():
         raise UserError(f"{path} is a directory, not a result file",
                         "give the path of a file that `tgobench run -o FILE` wrote")
-    opener = gzip.open if path.suffix == ".gz" else open
+    opener = gzip.open if _gzipped(path) else open
     try:
         with opener(path, "rt", encoding="utf-8") as fp:
             return json.load(fp)
@@ -275,6 +280,12 @@ def _read_json(path: Path) -> Any:
                         "check the file's permissions") from None
     except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than json reads
         raise _not_a_result_file(path, f"it is not JSON ({exc})") from None
+
+
+def _gzipped(path: Path) -> bool:
+    """A result file named *.gz holds gzip data, as pyperf reads and writes
+    it."""
+    return path.name.endswith(".gz")
 
 
 def _not_a_result_file(path: Path, why: str) -> UserError:
@@ -406,18 +417,24 @@ def _check_raw_runs(where: str, runs: list) -> None:
 
 
 def _check_value(where: str, value: Any) -> None:
+    problem = value_problem(value)
+    if problem:
+        raise UserError(f"{where} has a value {problem}", _DAMAGED_FIX)
+
+
+def value_problem(value: Any) -> str | None:
+    """Why `value` cannot be a value of a result file ("that is nan"), or
+    None: the rule load applies, for a writer to apply before storing it."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        problem = f"that is not a number: {reprlib.repr(value)}"
-    elif isinstance(value, float) and math.isnan(value):
-        problem = "that is nan"
-    elif value <= 0:
-        problem = f"that is not positive: {value}"
-    elif value > _LARGEST_VALUE:
-        problem = (f"too large to be a measurement: {reprlib.repr(value)} "
-                   f"(above {_LARGEST_VALUE:g})")
-    else:
-        return
-    raise UserError(f"{where} has a value {problem}", _DAMAGED_FIX)
+        return f"that is not a number: {reprlib.repr(value)}"
+    if isinstance(value, float) and math.isnan(value):
+        return "that is nan"
+    if value <= 0:
+        return f"that is not positive: {value}"
+    if value > _LARGEST_VALUE:
+        return (f"too large to be a measurement: {reprlib.repr(value)} "
+                f"(above {_LARGEST_VALUE:g})")
+    return None
 
 
 def _is_text(value: Any) -> bool:
@@ -507,25 +524,31 @@ def _are_counters(value: Any) -> bool:
 
 
 def _check_metrics(where: str, metrics: Any) -> None:
-    """One value's metrics object: figures as drivers report them, latency
-    percentiles that are timings, and counters report can divide."""
     if not isinstance(metrics, dict):
         raise UserError(f"{where} has a run whose tgobench_metrics holds "
                         f"{reprlib.repr(metrics)} where a value's metrics object belongs",
                         _DAMAGED_FIX)
+    problem = metrics_problem(metrics)
+    if problem:
+        raise UserError(f"{where} has a run whose {problem}", _DAMAGED_FIX)
+
+
+def metrics_problem(metrics: dict) -> str | None:
+    """Why one value's metrics object cannot be stored ("metric ratio is not
+    made of finite numbers: nan"), or None: the rule load applies, for a
+    writer to apply before storing it. Figures as drivers report them,
+    latency percentiles that are timings, and counters report can divide."""
     for key, metric in metrics.items():
         if not _is_metric(metric):
-            raise UserError(f"{where} has a run whose metric {key} is not made of finite "
-                            f"numbers: {reprlib.repr(metric)}", _DAMAGED_FIX)
+            return f"metric {key} is not made of finite numbers: {reprlib.repr(metric)}"
     latency = metrics.get("latency_ns")
     if isinstance(latency, dict) and any(_is_number(v) and v <= 0 for v in latency.values()):
         # compare takes an open loop's latency percentiles as its timings
-        raise UserError(f"{where} has a run whose metric latency_ns holds a percentile that is "
-                        f"not positive: {reprlib.repr(latency)}", _DAMAGED_FIX)
+        return f"metric latency_ns holds a percentile that is not positive: {reprlib.repr(latency)}"
     if not _are_counters(metrics.get("counters", {})):
-        raise UserError(f"{where} has a run whose metric counters is not an object of numbers "
-                        f"with steals an object by level: {reprlib.repr(metrics['counters'])}",
-                        _DAMAGED_FIX)
+        return (f"metric counters is not an object of numbers with steals an object by level: "
+                f"{reprlib.repr(metrics['counters'])}")
+    return None
 
 
 # --- writing -----------------------------------------------------------------
@@ -585,14 +608,20 @@ def check_writable(path: str | os.PathLike, what: str, fix: str) -> None:
 def write_atomic(suite: pyperf.BenchmarkSuite, path: str | os.PathLike) -> None:
     """Write `suite` to `path` so that a reader sees the old file or the new
     one, never a part: a temporary file in the same directory, flushed to
-    disk, then renamed over `path`."""
+    disk, then renamed over `path`. A *.gz name gets gzip data, as pyperf
+    writes it and `load` reads it."""
     path = Path(path)
+    text = io.StringIO()
+    suite.dump(text, compact=False)
+    data = text.getvalue().encode("utf-8")
+    if _gzipped(path):
+        data = gzip.compress(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as fp:
-            suite.dump(fp, compact=False)
+        with os.fdopen(fd, "wb") as fp:
+            fp.write(data)
             fp.flush()
             os.fsync(fp.fileno())
         os.replace(tmp, path)

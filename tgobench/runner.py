@@ -9,6 +9,12 @@ procs, the system check, and the output file (an existing one is refused
 unless appending). Measuring a benchmark: a probe run of one loop under the
 placement (proves that the benchmark runs and gives the ops of one loop),
 then pyperf calibrates loops and warmups and spawns its worker processes.
+
+A request the driver refuses at the probe holds a value only the driver
+could judge (a stack size that is not a multiple of the page size):
+nothing of it was measured, so that benchmark is left out as refused, the
+others still run, and the run ends as bad input. A driver that refuses, crashes or answers
+garbage later, while pyperf measures, has failed that benchmark.
 """
 
 from __future__ import annotations
@@ -35,8 +41,8 @@ from tgobench import __version__
 from tgobench import placement as placements_mod
 from tgobench import suites, system
 from tgobench import topology as topology_mod
-from tgobench.drivers import (DriverError, DriverInfo, DriverProcess, describe_status, find_driver,
-                              hello, parse_impls)
+from tgobench.drivers import (DriverError, DriverInfo, DriverProcess, DriverRefused,
+                              describe_status, find_driver, hello, parse_impls)
 from tgobench.compare import OPEN_LOOP_LABEL, format_value, latency_samples
 from tgobench.errors import UserError
 from tgobench.placement import Placement
@@ -94,12 +100,25 @@ class RunOutcome:
     output: Path
     finished: list[BenchmarkId] = field(default_factory=list)
     failed: list[tuple[BenchmarkId, str]] = field(default_factory=list)
+    refused: list[BenchmarkId] = field(default_factory=list)  # of failed: bad input to its driver
     missing: list[BenchmarkId] = field(default_factory=list)  # never started: interrupted
     interrupted: bool = False
 
     @property
     def complete(self) -> bool:
         return not self.failed and not self.missing and not self.interrupted
+
+    def refusal(self) -> UserError | None:
+        """The benchmarks their drivers refused at the probe, as the user's
+        mistake to fix; None if there were none."""
+        if not self.refused:
+            return None
+        lines = [f"  {bench_id.name}: {message}" for bench_id, message in self.failed
+                 if bench_id in self.refused]
+        return UserError(f"{len(lines)} benchmark(s) refused by their driver as bad input:\n"
+                         + "\n".join(lines),
+                         "change what the driver named; `tgobench list workloads` shows each "
+                         "workload's parameters and the values they take")
 
 
 class Reporter(Protocol):
@@ -208,6 +227,11 @@ class BenchmarkFailed(Exception):
     """One benchmark could not be measured; the message says why."""
 
 
+class BenchmarkRefused(BenchmarkFailed):
+    """The driver refused the benchmark's request at the probe, before
+    measuring anything: bad input that only the driver could judge."""
+
+
 def execute(plan: RunPlan, reporter: Reporter) -> RunOutcome:
     outcome = RunOutcome(plan.output)
     reporter.planned(plan)
@@ -223,6 +247,8 @@ def execute(plan: RunPlan, reporter: Reporter) -> RunOutcome:
                     # UserError: the file refused the runs (checked in plan();
                     # it changed since)
                     outcome.failed.append((bench.id, str(exc)))
+                    if isinstance(exc, BenchmarkRefused):
+                        outcome.refused.append(bench.id)
                     reporter.finished(index, bench, str(exc))
                     continue
                 outcome.finished.append(bench.id)
@@ -278,12 +304,15 @@ def worker_command(spec_path: Path, output: Path, bench: PlannedBenchmark,
 
 def measure(bench: PlannedBenchmark, plan: RunPlan, workdir: Path,
             on_process: Callable[[], None] = lambda: None) -> pyperf.Benchmark:
-    """Probe, then run pyperf for one benchmark; BenchmarkFailed if either fails."""
+    """Probe, then run pyperf for one benchmark; BenchmarkFailed if either
+    fails, BenchmarkRefused if the driver refuses the probe's request."""
     workdir.mkdir(parents=True)
     try:
         with DriverProcess(bench.id.impl, bench.driver, bench.placement.prefix) as driver:
             driver.hello()
             probe = driver.run(bench.case.workload, bench.case.params, 1, bench.procs)
+    except DriverRefused as exc:
+        raise BenchmarkRefused(str(exc)) from None
     except (DriverError, UserError) as exc:
         raise BenchmarkFailed(str(exc)) from None
     if probe.procs and probe.procs != bench.procs:
@@ -458,7 +487,8 @@ def _plan_notes(plan: RunPlan) -> list[str]:
 def _outcome_notes(outcome: RunOutcome) -> list[str]:
     notes = []
     for bench_id, message in outcome.failed:
-        notes.append(f"FAILED {bench_id.name}: {message}")
+        notes.append(f"{'REFUSED' if bench_id in outcome.refused else 'FAILED'} "
+                     f"{bench_id.name}: {message}")
     if outcome.interrupted:
         notes.append("interrupted: " + (f"{len(outcome.missing)} benchmark(s) not measured: "
                                         + ", ".join(b.name for b in outcome.missing)

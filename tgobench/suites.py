@@ -36,7 +36,7 @@ from typing import Any, Sequence
 from tgobench.drivers import DriverInfo
 from tgobench.errors import UserError
 from tgobench.resources import data_dir
-from tgobench.results import THRESHOLD_LIMIT
+from tgobench.results import NAME_SEPARATORS, THRESHOLD_LIMIT, format_param
 
 # Every workload of the contract: a driver lacking one of these is behind, not
 # wrong, so its benchmarks are skipped rather than refused.
@@ -194,9 +194,14 @@ def adhoc(workload: str, params: Sequence[str], impls: Sequence[str] = ("tgo", "
     values: dict[str, Any] = {}
     for item in params:
         key, eq, value = item.partition("=")
-        if not eq or not key.strip():
+        key, value = key.strip(), value.strip()
+        if not eq or not key:
             raise UserError(f"--param {item!r} is not NAME=VALUE", "write e.g. --param tasks=100000")
-        values[key.strip()] = value.strip()
+        if key in values:
+            raise UserError(f"--param {key} is given twice ({key}={values[key]} and {key}={value})",
+                            f"give each parameter once; to sweep {key}, write a suite file with "
+                            f"params = {{ {key} = [VALUE, ...] }} and run it with --suite FILE")
+        values[key] = value
     entry = BenchmarkEntry(1, 0, workload, values, tuple(impls), ("all",), (), threshold)
     return Suite("adhoc", None, f"{workload}, ad hoc", threshold, PyperfSettings(), [entry])
 
@@ -370,6 +375,11 @@ def _case(suite: Suite, entry: BenchmarkEntry, info: DriverInfo, impl: str, give
         problem = param.problem(value)
         if problem:
             raise UserError(f"{suite.where(entry)}: {problem}", f"{name} takes {param.describe()}")
+        separators = " ".join(repr(c) for c in NAME_SEPARATORS if c in format_param(value))
+        if separators:
+            raise UserError(f"{suite.where(entry)}: {name}={value!r} holds {separators}, which "
+                            f"benchmark names use to separate parameters",
+                            f"give {name} a value without any of {' '.join(NAME_SEPARATORS)}")
         typed[name] = value
     full = {name: param.default for name, param in workload.params.items()}
     full.update(typed)
