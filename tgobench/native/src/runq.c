@@ -20,6 +20,12 @@
  * tgo__taskq: an unbounded FIFO linked through task->next under a spinlock,
  * with an atomic size so that emptiness is checked without the lock. Go's
  * global queue; tgo's shared pool and its per-P queues that other Ps push to.
+ *
+ * A put must be visible before its waker reads whether a P is idle, which
+ * takes a full fence between the two (sched.c: why no wakeup is lost). A
+ * taskq's put has it in its size, stored seq_cst (an exchange on x86, as
+ * Go's unlock is one); a ring's put gets it from its caller, which often
+ * has one already (an exchange into runnext just before).
  */
 #include "runq.h"
 
@@ -102,9 +108,10 @@ void tgo__taskq_put_list(tgo__taskq *q, tgo__task *head, tgo__task *tail, int n)
     else
         q->head = head;
     q->tail = tail;
-    /* under the lock: a plain store, published to lock-free readers */
+    /* under the lock: a plain store; seq_cst publishes it to lock-free
+     * readers, and before the waker's read of the idle Ps (above) */
     atomic_store_explicit(&q->size, atomic_load_explicit(&q->size, memory_order_relaxed) + n,
-                          memory_order_release);
+                          memory_order_seq_cst);
     tgo__spin_unlock(&q->lock);
 }
 

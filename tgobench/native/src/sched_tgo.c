@@ -159,13 +159,24 @@ static void push_local(tgo__p *p, tgo__task *t)
     tgo__runq_put_or_spill(q, t, &shared.pool, &p->c.shared_puts);
 }
 
-/* A task from p onto target's queues (target may be p). */
+/* push_local, then the full fence that makes the task visible to a P going
+ * idle before the wakep that follows reads whether one is (sched.c: why no
+ * wakeup is lost). A put into next needs none: its exchange is one, and a
+ * task it displaces to the ring comes after it. */
+static void push_local_fenced(tgo__p *p, tgo__task *t)
+{
+    push_local(p, t);
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+/* A task from p onto target's queues (target may be p), fenced: the locked
+ * queues publish their size with a seq_cst store. */
 static void push_to(tgo__p *p, tgo__p *target, tgo__task *t, bool urgent)
 {
     if (urgent)
         tgo__taskq_put(&tp(target)->urgent, t);
     else if (target == p)
-        push_local(p, t);
+        push_local_fenced(p, t);
     else
         tgo__taskq_put(&tp(target)->inbox, t);
 }
@@ -248,10 +259,10 @@ static inline tgo__task *put_next(tgo_p *q, tgo__task *t)
  * to the ring's tail), and an idle P woken to share them. */
 static inline void put_here(tgo__p *p, tgo__task *t, bool into_next)
 {
-    if (into_next)
-        t = put_next(tp(p), t);
-    if (t)
-        push_local(p, t);
+    if (!into_next)
+        push_local_fenced(p, t);
+    else if ((t = put_next(tp(p), t)))
+        push_local(p, t); /* after the exchange into next, a full fence */
     tgo__wakep();
 }
 
@@ -558,7 +569,7 @@ void tgo__policy_ready(tgo__p *p, tgo__task *t)
 
 void tgo__policy_yield(tgo__p *p, tgo__task *t)
 {
-    push_local(p, t);
+    push_local_fenced(p, t);
     tgo__wakep();
 }
 
