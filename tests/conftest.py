@@ -82,6 +82,24 @@ def build_variant(program: str, variant: tuple[str, str],
                               "-O1", "-g", *PROGRAM_CFLAGS[kind])
 
 
+def program_fixture(program: str):
+    """The module fixture `<program>_exe`: tests/c/<program>.c built once for
+    each of PROGRAM_VARIANTS, as (executable, build kind)."""
+    @pytest.fixture(scope="module", params=PROGRAM_VARIANTS, ids="-".join, name=f"{program}_exe")
+    def built(request: pytest.FixtureRequest,
+              tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+        return build_variant(program, request.param, tmp_path_factory), request.param[1]
+    return built
+
+
+def run_program(args: list[str], what: str, hang: str, timeout_s: float,
+                **env: str) -> subprocess.CompletedProcess:
+    """run_to_end for a test's own program, with ThreadSanitizer stopping
+    at its first report and `env` added to the environment."""
+    return run_to_end(args, what, hang, timeout_s,
+                      env=dict(os.environ, TSAN_OPTIONS="halt_on_error=1", **env))
+
+
 def run_to_end(args: list[str], what: str, hang: str, timeout_s: float,
                **kwargs) -> subprocess.CompletedProcess:
     """Run a test's own program (args) to its end, its output captured as

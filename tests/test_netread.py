@@ -7,29 +7,23 @@ lost wakeup hangs, and the timeout names the seed."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import PROGRAM_VARIANTS, build_variant, run_to_end
+from tests.conftest import program_fixture, run_program
 
 ROUNDS = 6
 TIMEOUT_S = 120
 PAIRS, MIN_STREAM = 16, 20000  # netread.c's PAIRS and STREAM_BYTES
-
-
-@pytest.fixture(scope="module", params=PROGRAM_VARIANTS, ids="-".join)
-def netread_exe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_variant("netread", request.param, tmp_path_factory)
+netread_exe = program_fixture("netread")
 
 
 @pytest.mark.parametrize("procs, seed", [(1, 11), (2, 12), (2, 13), (4, 14)])
 def test_reads_after_a_short_read_see_every_byte_datagram_and_end_of_file(netread_exe, procs, seed):
-    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1", ASAN_OPTIONS="detect_leaks=0")
-    done = run_to_end([str(netread_exe), str(procs), str(ROUNDS), str(seed)],
-                      f"netread (procs {procs}, seed {seed})",
-                      "a read waited for an edge that never came", TIMEOUT_S, env=env)
+    exe, _ = netread_exe
+    done = run_program([str(exe), str(procs), str(ROUNDS), str(seed)],
+                       f"netread (procs {procs}, seed {seed})",
+                       "a read waited for an edge that never came", TIMEOUT_S,
+                       ASAN_OPTIONS="detect_leaks=0")
     assert done.returncode == 0, f"procs {procs}, seed {seed}:\n{done.stderr[-4000:]}"
     assert done.stderr == "", done.stderr[-4000:]
     checked = int(done.stdout.split()[1])

@@ -223,11 +223,16 @@ def test_result_without_rpc_or_sweep_leaves_those_sections_out(tmp_path):
     assert all(count >= 1 for count in _drawn_charts(dom).values())
 
 
-def test_plain_pyperf_file_renders(tmp_path):
-    path = tmp_path / "plain.json"
-    runs = [pyperf.Run([0.001, 0.0011], metadata={"name": "telco", "unit": "second", "loops": 1},
+def _plain_pyperf_file(path: Path, name: str, unit: str, values: list[float]) -> Path:
+    """A pyperf file of three runs of `values`, written by pyperf alone."""
+    runs = [pyperf.Run(values, metadata={"name": name, "unit": unit, "loops": 1},
                        collect_metadata=False) for _ in range(3)]
     pyperf.BenchmarkSuite([pyperf.Benchmark(runs)]).dump(str(path))
+    return path
+
+
+def test_plain_pyperf_file_renders(tmp_path):
+    path = _plain_pyperf_file(tmp_path / "plain.json", "telco", "second", [0.001, 0.0011])
 
     built = report.build_report([results.load(path)])
 
@@ -238,10 +243,7 @@ def test_plain_pyperf_file_renders(tmp_path):
 
 def test_values_in_another_unit_than_seconds_keep_their_unit(tmp_path):
     # only seconds are shown as ns per op; a plain pyperf file may count bytes
-    path = tmp_path / "memory.json"
-    runs = [pyperf.Run([1000.0, 1010.0], metadata={"name": "mem_usage", "unit": "byte", "loops": 1},
-                       collect_metadata=False) for _ in range(3)]
-    pyperf.BenchmarkSuite([pyperf.Benchmark(runs)]).dump(str(path))
+    path = _plain_pyperf_file(tmp_path / "memory.json", "mem_usage", "byte", [1000.0, 1010.0])
 
     built = report.build_report([results.load(path)])
 

@@ -12,12 +12,11 @@ and TSan."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROGRAM_VARIANTS, build_variant, run_to_end
+from tests.conftest import program_fixture, run_program
 
 TIMEOUT_S = 30
 BUSY = ("yield", "chan", "netio")
@@ -26,17 +25,14 @@ QUEUED_CASES = tuple(f"{busy}-{queued}" for busy in BUSY
                      for queued in ("spill", "batch", "woken-batch"))
 
 
-@pytest.fixture(scope="module", params=PROGRAM_VARIANTS, ids="-".join)
-def starve_exe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_variant("starve", request.param, tmp_path_factory)
+starve_exe = program_fixture("starve")
 
 
-def run_case(exe: Path, procs: int, case: str, hang: str) -> None:
+def run_case(built: tuple[Path, str], procs: int, case: str, hang: str) -> None:
     """starve CASE on procs Ps, which must print "ok CASE"; hang says what a
     run that does not end within TIMEOUT_S failed to do."""
-    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1")
-    done = run_to_end([str(exe), str(procs), case], f"{case} on {procs} Ps", hang, TIMEOUT_S,
-                      env=env)
+    exe, _ = built
+    done = run_program([str(exe), str(procs), case], f"{case} on {procs} Ps", hang, TIMEOUT_S)
     assert (done.returncode, done.stdout, done.stderr) == (0, f"ok {case}\n", "")
 
 

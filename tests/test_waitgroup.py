@@ -8,27 +8,17 @@ on it"). Runs on both policies, plain and under ASan+UBSan and TSan."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
-
-from tests.conftest import PROGRAM_VARIANTS, build_variant, run_to_end
+from tests.conftest import program_fixture, run_program
 
 ROUNDS = {"plain": 20_000, "asan": 20_000, "tsan": 1_000}
 TIMEOUT_S = 120
-
-
-@pytest.fixture(scope="module", params=PROGRAM_VARIANTS, ids="-".join)
-def waitgroup_exe(request: pytest.FixtureRequest,
-                  tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
-    return build_variant("waitgroup", request.param, tmp_path_factory), ROUNDS[request.param[1]]
+waitgroup_exe = program_fixture("waitgroup")
 
 
 def test_a_second_waiter_frees_the_group_as_its_wait_returns(waitgroup_exe):
-    exe, rounds = waitgroup_exe
-    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1")
-    done = run_to_end([str(exe), str(rounds)], "waitgroup", "a waiter was never released",
-                      TIMEOUT_S, env=env)
+    exe, kind = waitgroup_exe
+    rounds = ROUNDS[kind]
+    done = run_program([str(exe), str(rounds)], "waitgroup", "a waiter was never released",
+                       TIMEOUT_S)
     assert (done.returncode, done.stdout, done.stderr) == (0, f"ok {rounds}\n", ""), \
         done.stderr[-4000:]

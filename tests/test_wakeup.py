@@ -10,28 +10,20 @@ look for races rather than for the rare interleaving)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import PROGRAM_VARIANTS, build_variant, run_to_end
+from tests.conftest import program_fixture, run_program
 
 ROUNDS = {"plain": 50_000, "asan": 20_000, "tsan": 1_000}
 TIMEOUT_S = 120
-
-
-@pytest.fixture(scope="module", params=PROGRAM_VARIANTS, ids="-".join)
-def wakeup_exe(request: pytest.FixtureRequest,
-               tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
-    return build_variant("wakeup", request.param, tmp_path_factory), ROUNDS[request.param[1]]
+wakeup_exe = program_fixture("wakeup")
 
 
 @pytest.mark.parametrize("case, seed", [("yield", 1), ("batch", 2)])
 def test_a_task_queued_while_a_p_goes_idle_runs_there(wakeup_exe, case, seed):
-    exe, rounds = wakeup_exe
-    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1")
-    done = run_to_end([str(exe), case, str(rounds), str(seed)], f"wakeup {case}",
-                      "the rounds did not end", TIMEOUT_S, env=env)
+    exe, kind = wakeup_exe
+    rounds = ROUNDS[kind]
+    done = run_program([str(exe), case, str(rounds), str(seed)], f"wakeup {case}",
+                       "the rounds did not end", TIMEOUT_S)
     assert (done.returncode, done.stdout, done.stderr) == (0, f"ok {case} {rounds}\n", ""), \
         done.stderr[-4000:]
