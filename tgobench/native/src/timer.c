@@ -115,7 +115,10 @@ void tgo_sleep_ns(uint64_t ns)
     }
     tgo__task *self = tgo__this_task();
     tgo__assert(self, "tgo_sleep_ns called outside a task");
-    uint64_t when = tgo_now_ns() + ns;
+    uint64_t now = tgo_now_ns();
+    /* saturated: a sleep of centuries must not wrap into one that is due
+     * (UINT64_MAX means no timer) */
+    uint64_t when = ns < UINT64_MAX - 1 - now ? now + ns : UINT64_MAX - 1;
     tgo__spin_lock(&timers.lock);
     if (timers.n == timers.cap) {
         size_t cap = timers.cap ? timers.cap * 2 : 256;
