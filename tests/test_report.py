@@ -9,6 +9,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -476,3 +477,33 @@ def test_unwritable_output_is_a_user_error(tmp_path):
 
     with pytest.raises(UserError, match="cannot write the report"):
         report.render_report([result], tmp_path / "file" / "report.html")
+
+
+class _SkewedValues(random.Random):
+    """Each worker's three values at 0.5, 0.5 and 5 times the base time: the
+    median of all values (0.5) lies outside the range of the workers' means
+    (2 each)."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.drawn = 0
+
+    def uniform(self, a: float, b: float) -> float:
+        self.drawn += 1
+        return (0.5, 0.5, 5.0)[(self.drawn - 1) % 3]
+
+
+def test_each_scaling_point_lies_within_its_bar(tmp_path):
+    rng = _SkewedValues()
+    writer = ResultWriter(tmp_path / "r.json")
+    for procs in (1, 2):
+        writer.add(_benchmark(BenchmarkId.make("spawn", {"tasks": 1000}, "tgo", "all", procs), rng))
+    loaded = results.load(tmp_path / "r.json")
+
+    section = next(s for s in report.build_report([loaded]).sections if s.key == "scaling")
+    (trace,) = json.loads(str(section.figures[0].json))["data"]
+
+    by_procs = {b.id.procs: b for b in loaded.benchmarks}
+    assert trace["y"] == pytest.approx([1 / statistics.median(by_procs[p].run_means)
+                                        for p in trace["x"]])
+    assert min(trace["error_y"]["array"]) >= 0 and min(trace["error_y"]["arrayminus"]) >= 0

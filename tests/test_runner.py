@@ -386,6 +386,8 @@ def test_an_open_loop_is_summarised_by_its_latency_not_its_time(tmp_path):
     (open_line,) = [line for line in summary.lines if "mode=open" in line]
     assert "times faster" not in open_line and open_line.endswith("set by the rate")
     assert "(p99 latency)" not in open_line
+    # its figures are medians over all values, not the row's per-process medians
+    assert "median over all values" in open_line
     for impl in ("tgo", "gmp"):
         bench = next(b for b in loaded.benchmarks if b.id.impl == impl and _is_open(b.id))
         p99 = statistics.median(m["latency_ns"]["p99"] for m in bench.metrics)
@@ -466,3 +468,14 @@ def test_a_driver_crash_at_the_probe_is_a_failure_not_a_refusal(fake_env, suite_
                                   pyperf_args=FAST))
     outcome = runner.execute(plan, Recorder())
     assert len(outcome.failed) == 2 and outcome.refused == [] and outcome.refusal() is None
+
+
+def test_a_run_with_nothing_finished_says_whether_its_file_is_there(tmp_path):
+    bench_id = BenchmarkId.make("spawn", {"tasks": 10}, "tgo", "all", 2)
+    kept = tmp_path / "kept.json"
+    kept.write_text("{}")
+    appended = runner.RunOutcome(kept, failed=[(bench_id, "the driver died")])
+    fresh = runner.RunOutcome(tmp_path / "new.json", failed=[(bench_id, "the driver died")])
+
+    assert runner._outcome_notes(appended)[-1] == f"no benchmark finished; {kept} is unchanged"
+    assert runner._outcome_notes(fresh)[-1] == "no benchmark finished; no result file written"

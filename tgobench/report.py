@@ -496,8 +496,8 @@ def scaling_section(entries: list[_Entry], colours: dict[str, str]) -> Section |
         return None
     section = Section("scaling", "Scaling over procs",
                       "Throughput as the number of Ps (worker threads) grows; a line that rises "
-                      "scales, a flat or falling line does not. Bars span the slowest to the fastest "
-                      "worker process.")
+                      "scales, a flat or falling line does not. Each point is the median of the worker "
+                      "processes' means; its bar spans the slowest to the fastest of them.")
     by_workload: dict[str, list] = defaultdict(list)
     for key, line in sweeps.items():
         by_workload[key[0]].append((key, line))
@@ -510,9 +510,11 @@ def scaling_section(entries: list[_Entry], colours: dict[str, str]) -> Section |
         for (_, params, placement, impl, source), line in group:
             xs = [e.result.id.procs for e in line]
             procs_seen.update(xs)
-            rates = [1e9 / statistics.median(e.shown_values) for e in line]
-            fastest = [1e9 / (min(e.result.run_means) * 1e9) for e in line]
-            slowest = [1e9 / (max(e.result.run_means) * 1e9) for e in line]
+            # the point and its bar from the same figures, the worker processes'
+            # means, so that the point lies within its bar
+            rates = [1 / statistics.median(e.result.run_means) for e in line]
+            fastest = [1 / min(e.result.run_means) for e in line]
+            slowest = [1 / max(e.result.run_means) for e in line]
             label = " · ".join(p for p in (impl, _params_label(params), placement, source) if p) \
                 if several else impl
             fig.add_trace(go.Scatter(

@@ -434,8 +434,9 @@ def summarize(results: ResultSet) -> list[WorkloadSummary]:
 
 def _open_loop_line(benches: list[BenchmarkResult]) -> str:
     """An open loop's summary: p99 latency and send lag per implementation
-    (medians over values), not a time ratio, which would compare schedules;
-    its row in the table compares the p99s."""
+    (medians over all values, and it says so, since its row in the table
+    shows the median of per-process medians), not a time ratio, which would
+    compare schedules; the row compares the p99s."""
     parts = []
     for b in benches:
         p99 = b.median_percentile("latency_ns", "p99")
@@ -444,7 +445,7 @@ def _open_loop_line(benches: list[BenchmarkResult]) -> str:
         if lag is not None:
             figure += f" (senders late {format_value(lag / 1e9, 'second')})"
         parts.append(f"{b.id.impl} {figure}")
-    return (f"p99 latency on {_key(benches[0].id)}: " + ", ".join(parts)
+    return (f"p99 latency on {_key(benches[0].id)}, median over all values: " + ", ".join(parts)
             + "; its time per request is set by the rate")
 
 
@@ -495,6 +496,8 @@ def _outcome_notes(outcome: RunOutcome) -> list[str]:
                                         if outcome.missing else "nothing was left to measure"))
     if outcome.finished:
         notes.append(f"wrote {len(outcome.finished)} benchmark(s) to {outcome.output}")
+    elif outcome.output.exists():  # appending: the file is as it was
+        notes.append(f"no benchmark finished; {outcome.output} is unchanged")
     else:
         notes.append("no benchmark finished; no result file written")
     return notes
