@@ -491,6 +491,10 @@ json_value *proto_execute_run(const proto_run *run)
         snprintf(msg, sizeof msg, "%s (loop %ld of %ld)", st->out.error, st->failed_loop + 1,
                  run->loops);
         answer = proto_error(msg);
+    } else if (run->w->check_counters &&
+               run->w->check_counters(&run->args, run->loops, &stats->total, msg,
+                                      sizeof msg) != 0) {
+        answer = proto_error(msg);
     } else {
         answer = run_answer(run, st, stats);
     }

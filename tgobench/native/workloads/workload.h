@@ -61,6 +61,11 @@ typedef struct workload {
     /* Runs inside the first task of a runtime of args->procs Ps. Returns 0,
      * or -1 with out->error set. */
     int (*loop)(const wl_args *args, wl_loop_out *out);
+    /* Optional, for a result only the runtime can witness: called once the
+     * runtime of a request's `loops` loops has ended, with its counters.
+     * Returns 0, or -1 with error (error_len bytes) saying what is wrong. */
+    int (*check_counters)(const wl_args *args, long loops, const tgo_counters *total,
+                          char *error, size_t error_len);
 } workload;
 
 extern const workload *const wl_all[];   /* NULL-terminated */

@@ -1,8 +1,14 @@
 /*
  * yield - K tasks each yield M times (Go's runtime.Gosched): the cost of a
  * switch through the scheduler. Each task counts the yields that returned
- * to it and stores the count in its own slot; every count must be M.
+ * to it and stores the count in its own slot; every count must be M. That
+ * holds however a yield behaves, so the runtime's own count is the check
+ * that can fail: each yield switches into a task (its own, when nothing
+ * else is runnable on its P), so a request of L loops switches at least
+ * L * K * M times, and a yield that returned without a switch would have
+ * measured nothing.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "workload.h"
@@ -85,6 +91,20 @@ static int yield_loop(const wl_args *args, wl_loop_out *out)
     return rc;
 }
 
+static int yield_check_counters(const wl_args *args, long loops, const tgo_counters *total,
+                                char *error, size_t error_len)
+{
+    uint64_t yields = (uint64_t)loops * (uint64_t)args->num[P_TASKS] *
+                      (uint64_t)args->num[P_YIELDS];
+    if (total->switches >= yields)
+        return 0;
+    snprintf(error, error_len,
+             "yield: the runtime switched into a task %llu times for %llu yields: "
+             "a yield returned without a switch",
+             (unsigned long long)total->switches, (unsigned long long)yields);
+    return -1;
+}
+
 const workload wl_yield = {
     .name = "yield",
     .unit = "switch",
@@ -92,4 +112,5 @@ const workload wl_yield = {
     .params = params,
     .nparams = sizeof params / sizeof params[0],
     .loop = yield_loop,
+    .check_counters = yield_check_counters,
 };
