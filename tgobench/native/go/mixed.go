@@ -3,7 +3,8 @@ package main
 // mixed: goroutines that cycle through a CPU burst, a socket round trip and
 // a timer sleep, the shape of a service handler: `burst` LCG steps, one
 // 64-byte request echoed over the goroutine's own loopback connection (the
-// rpc workload's framing, payload checked), then time.Sleep(sleep_us).
+// rpc workload's framing, payload checked), then time.Sleep(sleep_us) (a
+// yield for 0, as in the C drivers).
 // The value is per cycle; cycles_per_s is the loop's rate. sched_lat_p99_ns
 // is, as in the C drivers, the p99 over every cycle of the time from a
 // sleep's deadline until its goroutine ran again: the timer's expiry plus
@@ -12,6 +13,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -76,7 +78,7 @@ func mixedLoop(a *args) (loopResult, error) {
 					return
 				}
 				due := time.Now().Add(sleep)
-				time.Sleep(sleep)
+				sleepOrYield(sleep)
 				wake.of(uint64(i)).record(uint64(max(time.Since(due), 0)))
 			}
 			states[i] = x
@@ -109,4 +111,15 @@ func mixedLoop(a *args) (loopResult, error) {
 		{"cycles_per_s", float64(ops) / elapsed.Seconds()},
 		{"sched_lat_p99_ns", woken.percentile(99)},
 	}}, nil
+}
+
+// sleepOrYield sleeps d, or yields for a d of 0, as the C runtime's
+// tgo_sleep_ns(0) does: Go's time.Sleep(0) returns without a scheduling
+// point, and the two drivers would measure different cycles.
+func sleepOrYield(d time.Duration) {
+	if d == 0 {
+		runtime.Gosched()
+		return
+	}
+	time.Sleep(d)
 }

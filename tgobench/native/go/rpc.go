@@ -196,9 +196,22 @@ func (c *client) send(seq uint64) error {
 
 // receive reads the reply to request seq and checks it against want.
 func (c *client) receive(seq uint64, want []byte) error {
+	if err := c.readReply(seq); err != nil {
+		return err
+	}
+	return c.checkReply(seq, want)
+}
+
+// readReply reads reply seq into c.in.
+func (c *client) readReply(seq uint64) error {
 	if _, err := io.ReadFull(c.r, c.in); err != nil {
 		return fmt.Errorf("connection %d, request %d: reading the reply: %w", c.id, seq, err)
 	}
+	return nil
+}
+
+// checkReply compares reply seq, in c.in, with want.
+func (c *client) checkReply(seq uint64, want []byte) error {
 	if !bytes.Equal(c.in, want) {
 		return fmt.Errorf("connection %d, request %d: the reply differs from the request", c.id, seq)
 	}
@@ -402,11 +415,17 @@ func openLoop(clients []*client, rate float64, duration time.Duration, latency, 
 			h := latency.of(c.id)
 			for k := uint64(0); k < n; k++ {
 				fillPayload(c.want[frameHeader:], c.id, k)
-				if err := c.receive(k, c.want); err != nil {
+				if err := c.readReply(k); err != nil {
 					failed.set(err)
 					return
 				}
-				h.record(uint64(time.Since(t0.Add(scheduled(c.id, k)))))
+				// stamped on arrival, before the compare, as in the C drivers
+				arrived := time.Now()
+				if err := c.checkReply(k, c.want); err != nil {
+					failed.set(err)
+					return
+				}
+				h.record(uint64(arrived.Sub(t0.Add(scheduled(c.id, k)))))
 			}
 			now := time.Now()
 			mu.Lock()
