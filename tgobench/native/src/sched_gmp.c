@@ -264,11 +264,18 @@ void tgo__policy_ready(tgo__p *p, tgo__task *t)
     tgo__wakep();
 }
 
-void tgo__policy_yield(tgo__p *p, tgo__task *t)
+/* t onto the global queue, and an idle P woken to take it: Gosched's,
+ * injectglist's and a preempted task's way. */
+static void put_global(tgo__p *p, tgo__task *t)
 {
     p->c.shared_puts++;
     tgo__taskq_put(&global.runq, t);
     tgo__wakep();
+}
+
+void tgo__policy_yield(tgo__p *p, tgo__task *t)
+{
+    put_global(p, t);
 }
 
 /* Go's netpoll does not ask where a socket's data came in. */
@@ -287,9 +294,7 @@ void tgo__policy_inject(tgo__p *p, tgo__task *list)
     while (list && idle-- > 0) {
         tgo__task *t = list;
         list = list->next;
-        p->c.shared_puts++;
-        tgo__taskq_put(&global.runq, t);
-        tgo__wakep();
+        put_global(p, t);
     }
     while (list) {
         tgo__task *t = list;
@@ -306,11 +311,8 @@ void tgo__policy_inject(tgo__p *p, tgo__task *list)
 void tgo__policy_slice_end(tgo__p *p)
 {
     tgo__task *next = tgo__runnext_take(&gp(p)->runnext);
-    if (!next)
-        return;
-    p->c.shared_puts++;
-    tgo__taskq_put(&global.runq, next);
-    tgo__wakep();
+    if (next)
+        put_global(p, next);
 }
 
 bool tgo__policy_has_work(tgo__p *p)

@@ -393,10 +393,11 @@ static __attribute__((noinline)) tgo__task *take_local_in_order(tgo__p *p)
     tgo_p *q = tp(p);
     int taken;
     bool fair_turn = p->schedtick % FAIRNESS_TICKS == 0;
-    tgo__task *t = fair_turn && urgent_held(q) ? take_fairly(p) : NULL;
+    bool fair_first = fair_turn && urgent_held(q);
+    tgo__task *t = fair_first ? take_fairly(p) : NULL;
     if (!t)
         t = tgo__taskq_take(&q->urgent, 1, &taken);
-    if (!t && fair_turn)
+    if (!t && fair_turn && !fair_first)
         t = take_fairly(p);
     if (!t)
         t = tgo__runnext_take(&q->next);
