@@ -110,6 +110,7 @@ struct tgo__p {
     uint32_t lat_tick;
     uint32_t poll_tick;       /* switches since the last look at the clock for timers */
     bool poll_overdue;        /* timers or fds to serve before local work */
+    bool left_poller;         /* back from a blocking poll, not yet running */
     uint64_t rng;
     /* this worker's errno, which a task keeps across switches: its address
      * is read here, since glibc's errno function is declared const and a
@@ -167,6 +168,7 @@ typedef struct tgo__sched {
     _Atomic int npidle;        /* Ps parked or about to park */
     _Atomic int nspinning;     /* Ps looking for work */
     _Atomic int timer_waiter;  /* 1 + the idle P spinning for a near timer; 0: none */
+    _Atomic int poller_blocked; /* a P sleeps in the netpoller until the next timer */
     _Atomic uint64_t idle_mask[TGO_MAX_PROCS / 64];
     void *policy;              /* the policy's global state */
 } tgo__sched;
@@ -198,6 +200,10 @@ bool tgo__p_idle(int id);               /* P id is parked or about to park */
 void tgo__stop_spinning(tgo__p *p);     /* fence, then the caller rescans */
 void tgo__found_work(tgo__p *p);        /* a spinner found work: hand on */
 void tgo__idle_park(tgo__p *p);         /* block until woken, a timer or I/O */
+/* A timer became the earliest (timer.c): the P blocked in the netpoller
+ * must sleep no longer than it, and where none is, an idle P is woken to
+ * become that poller (Go's wakeNetPoller). */
+void tgo__timer_added(void);
 /* Whether an idle P should look again (spinning, with a short back-off)
  * rather than park: true until tgo__spin_ns have passed since *idle_since. */
 bool tgo__idle_spin(tgo__p *p, uint64_t *idle_since);

@@ -57,6 +57,14 @@
  * parked=2 before re-reading park_seq and the waker bumps park_seq before
  * reading parked, so one of the two sees the other.
  *
+ * Timers need that poller too: the other idle Ps park on their futexes,
+ * with no timeout. While a timer is set and a P is idle, one P must sleep
+ * in epoll until the deadline, or the timer waits for a busy P's next
+ * switch (gmp lost 28 ms so in every round of tests/c/poller.c). So a new
+ * earliest timer wakes an idle P when none is polling (Go's
+ * wakeNetPoller), and a poller that leaves to run a task wakes another
+ * when a timer is set (the part Go's sysmon plays).
+ *
  * Spinning follows Go: at most one P is woken to look for work while
  * another already looks (nspinning), and a spinner that finds work wakes
  * the next one, so a burst of new tasks fans out one P at a time.
@@ -728,13 +736,33 @@ static void stop_waiting_for_timer(tgo__p *p)
         atomic_store_explicit(&tgo__S->timer_waiter, 0, memory_order_relaxed);
 }
 
+/* With a timer set and no P blocked in the netpoller to sleep until it, an
+ * idle P (futex-parked, having found the poller taken) is woken to become
+ * that poller. Without it the timer waits until a busy P next switches:
+ * Go's sysmon would start an M for it, and there is no sysmon here. */
+static void ensure_poller(void)
+{
+    if (tgo__timers_next() != UINT64_MAX && !atomic_load(&tgo__S->poller_blocked))
+        tgo__wakep();
+}
+
+void tgo__timer_added(void)
+{
+    tgo__netpoll_break(); /* the blocked poller may sleep past this deadline */
+    ensure_poller();
+}
+
 void tgo__found_work(tgo__p *p)
 {
     stop_waiting_for_timer(p);
-    if (!atomic_load_explicit(&p->spinning, memory_order_relaxed))
-        return;
-    tgo__stop_spinning(p);
-    tgo__wakep(); /* the last spinner hands the search on (Go's resetspinning) */
+    if (atomic_load_explicit(&p->spinning, memory_order_relaxed)) {
+        tgo__stop_spinning(p);
+        tgo__wakep(); /* the last spinner hands the search on (Go's resetspinning) */
+    }
+    if (p->left_poller) { /* the poller leaves to run a task: it hands that part on */
+        p->left_poller = false;
+        ensure_poller();
+    }
 }
 
 bool tgo__idle_spin(tgo__p *p, uint64_t *idle_since)
@@ -804,6 +832,7 @@ void tgo__idle_park(tgo__p *p)
 {
     tgo__sched *s = tgo__S;
     uint32_t seq = atomic_load(&p->park_seq);
+    p->left_poller = false;
     /* Count first, then the bit, so that npidle never falls below the number
      * of idle bits and a waker that reads npidle == 0 misses no idle P. The
      * other order let a waker clear a half-announced P's bit and bring npidle
@@ -824,11 +853,14 @@ void tgo__idle_park(tgo__p *p)
     if (tgo__netpoll_claim()) {
         /* this P is the one blocked poller; it also sleeps until the next timer */
         atomic_store(&p->parked, 2);
+        atomic_store(&s->poller_blocked, 1); /* seq_cst: then read the next timer */
         tgo__task *list = NULL;
         if (atomic_load(&p->park_seq) == seq) {
             uint64_t next = tgo__timers_next(), now = tgo_now_ns();
             list = tgo__netpoll(next == UINT64_MAX ? UINT64_MAX : next > now ? next - now : 0);
         }
+        atomic_store(&s->poller_blocked, 0);
+        p->left_poller = true;
         atomic_store(&p->parked, 0);
         tgo__netpoll_release();
         cancel_idle(p);

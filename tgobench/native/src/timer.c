@@ -4,7 +4,10 @@
  * One min-heap of deadlines for the whole runtime, under a spinlock. A P
  * looking for work checks the earliest deadline (one atomic load) and
  * collects the expired tasks; the P blocked in the netpoller sleeps no
- * longer than that deadline, and a new earliest timer breaks it out.
+ * longer than that deadline, and a new earliest timer breaks it out. While
+ * a timer is set and some P is idle, one P is that poller: a new earliest
+ * timer wakes an idle P when none polls, and a poller that leaves to run a
+ * task wakes another (sched.c, ensure_poller).
  *
  * Rejected: per-P heaps as Go has them. They avoid the lock under heavy
  * timer traffic, at the cost of stealing timers from idle Ps; the workloads
@@ -133,6 +136,6 @@ void tgo_sleep_ns(uint64_t ns)
     sift_up(timers.n++);
     publish_next();
     if (earliest)
-        tgo__netpoll_break(); /* the blocked poller may sleep past this deadline */
+        tgo__timer_added();
     tgo__park(unlock_timers, NULL);
 }
