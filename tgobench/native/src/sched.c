@@ -57,13 +57,13 @@
  * parked=2 before re-reading park_seq and the waker bumps park_seq before
  * reading parked, so one of the two sees the other.
  *
- * Timers need that poller too: the other idle Ps park on their futexes,
- * with no timeout. While a timer is set and a P is idle, one P must sleep
- * in epoll until the deadline, or the timer waits for a busy P's next
- * switch (gmp lost 28 ms so in every round of tests/c/poller.c). So a new
- * earliest timer wakes an idle P when none is polling (Go's
- * wakeNetPoller), and a poller that leaves to run a task wakes another
- * when a timer is set (the part Go's sysmon plays).
+ * Timers and fds need that poller: the other idle Ps park on their
+ * futexes, with no timeout. While a timer is set or a task waits on an fd
+ * and a P is idle, one P must sleep in epoll, or the timer or fd waits for
+ * a busy P's next switch (gmp lost 28 ms so in every round of
+ * tests/c/poller.c). So a new earliest timer wakes an idle P when none is
+ * polling (Go's wakeNetPoller), and a poller that leaves to run a task
+ * wakes another while either is pending (the part Go's sysmon plays).
  *
  * Spinning follows Go: at most one P is woken to look for work while
  * another already looks (nspinning), and a spinner that finds work wakes
@@ -736,13 +736,15 @@ static void stop_waiting_for_timer(tgo__p *p)
         atomic_store_explicit(&tgo__S->timer_waiter, 0, memory_order_relaxed);
 }
 
-/* With a timer set and no P blocked in the netpoller to sleep until it, an
- * idle P (futex-parked, having found the poller taken) is woken to become
- * that poller. Without it the timer waits until a busy P next switches:
- * Go's sysmon would start an M for it, and there is no sysmon here. */
+/* With a timer set or a task waiting on an fd, and no P blocked in the
+ * netpoller, an idle P (futex-parked, having found the poller taken) is
+ * woken to become that poller. Without it the timer or the fd waits until
+ * a busy P next switches: Go's sysmon would start an M for a timer, or
+ * poll the network after 10 ms, and there is no sysmon here. */
 static void ensure_poller(void)
 {
-    if (tgo__timers_next() != UINT64_MAX && !atomic_load(&tgo__S->poller_blocked))
+    if ((tgo__timers_next() != UINT64_MAX || tgo__netpoll_active()) &&
+        !atomic_load(&tgo__S->poller_blocked))
         tgo__wakep();
 }
 
