@@ -62,7 +62,8 @@
  * and a P is idle, one P must sleep in epoll, or the timer or fd waits for
  * a busy P's next switch (gmp lost 28 ms so in every round of
  * tests/c/poller.c). So a new earliest timer wakes an idle P when none is
- * polling (Go's wakeNetPoller), and a poller that leaves to run a task
+ * polling (Go's wakeNetPoller), and a poller that leaves to run a task,
+ * or a non-blocking poll that held the poller while a P went to park,
  * wakes another while either is pending (the part Go's sysmon plays).
  *
  * Spinning follows Go: at most one P is woken to look for work while
@@ -887,6 +888,7 @@ tgo__task *tgo__poll_nonblocking(tgo__p *p)
     if (tgo__netpoll_active() && tgo__netpoll_claim()) {
         tgo__task *io = tgo__netpoll(0);
         tgo__netpoll_release();
+        ensure_poller(); /* a P that went to park meanwhile found the poller taken */
         tgo__readied_list(p, io, &p->c.netpoll_wakeups);
         if (io) {
             tgo__task *tail = io;
