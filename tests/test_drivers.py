@@ -27,7 +27,7 @@ def test_hello_describes_the_driver(fake):
     with DriverProcess("tgo", fake) as driver:
         info = driver.hello()
     assert info.impl == "tgo" and info.protocol == 1 and info.version == "0.0.1"
-    assert set(info.workloads) == {"spawn", "yield"}
+    assert set(info.workloads) == {"spawn", "yield", "parked"}
     tasks = info.workloads["spawn"].params["tasks"]
     assert (tasks.type, tasks.default, tasks.min, tasks.max) == ("int", 1000, 1, 100000000)
     assert info.workloads["yield"].unit == "switch"

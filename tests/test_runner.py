@@ -192,6 +192,20 @@ def test_run_writes_each_benchmark_with_metrics(fake_env, suite_file, tmp_path):
     assert ("process", 1) in recorder.events  # pyperf's worker processes are seen as they end
 
 
+def test_parked_gets_a_new_driver_for_every_value_and_the_rest_keep_theirs(fake_env, tmp_path):
+    suite = tmp_path / "memory.toml"
+    suite.write_text(TWO_WORKLOADS.replace('workload = "yield"', 'workload = "parked"')
+                     .replace("params = { tasks = 2, yields = 50 }", "params = { tasks = 100 }"))
+    out = tmp_path / "r.json"
+    plan = runner.plan(RunRequest(suite=str(suite), output=out, pyperf_args=FAST))
+    assert runner.execute(plan, Recorder()).complete
+    pids = {b.id.workload + " " + b.id.impl: [m["pid"] for m in b.metrics]
+            for b in results.load(out).benchmarks}
+    assert len(pids["parked tgo"]) == 4 and len(set(pids["parked tgo"])) == 4
+    # 2 processes x 2 values: a spawn value shares its worker's driver
+    assert len(pids["spawn tgo"]) == 4 and len(set(pids["spawn tgo"])) == 2
+
+
 def test_placement_reaches_the_driver(fake_env, tmp_path):
     if shutil.which("taskset") is None:
         pytest.skip("taskset is not installed")

@@ -8,7 +8,9 @@ worker processes (`--worker ...`). That is why it is a module of its own:
 pyperf re-executes the program it was started as, and the worker flags it
 adds are not the tgobench CLI's. Each worker process keeps one driver process
 (started under the placement's prefix) for all its values, and reports the
-time the driver measured, not its own.
+time the driver measured, not its own; a benchmark whose spec says
+fresh_driver (runner.FRESH_DRIVER_WORKLOADS) gets a new driver for every
+value instead, warmups included.
 
 pyperf divides the time a call returns by loops x inner_loops. The driver
 reports elapsed_ns and ops over all loops; inner_loops is the ops of one loop
@@ -53,6 +55,8 @@ class Session:
 
     def time(self, loops: int) -> float:
         spec = self.spec
+        if spec["fresh_driver"]:
+            self.close()
         if self.driver is None:
             self.driver = DriverProcess(spec["impl"], spec["driver"], spec["prefix"])
             info = self.driver.hello()
