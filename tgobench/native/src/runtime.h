@@ -198,7 +198,7 @@ bool tgo__wake_p(int id);               /* wake P id if it is idle */
 bool tgo__try_spin(tgo__p *p);
 bool tgo__p_idle(int id);               /* P id is parked or about to park */
 void tgo__stop_spinning(tgo__p *p);     /* fence, then the caller rescans */
-void tgo__found_work(tgo__p *p);        /* a spinner found work: hand on */
+void tgo__found_work(tgo__p *p);        /* found work: a spinner or the poller hands on */
 void tgo__idle_park(tgo__p *p);         /* block until woken, a timer or I/O */
 /* A timer became the earliest (timer.c): the P blocked in the netpoller
  * must sleep no longer than it, and where none is, an idle P is woken to
