@@ -13,8 +13,9 @@ then pyperf calibrates loops and warmups and spawns its worker processes.
 A request the driver refuses at the probe holds a value only the driver
 could judge (a stack size that is not a multiple of the page size):
 nothing of it was measured, so that benchmark is left out as refused, the
-others still run, and the run ends as bad input. A driver that refuses, crashes or answers
-garbage later, while pyperf measures, has failed that benchmark.
+others still run, and the run ends as bad input. A driver that refuses,
+crashes or answers garbage later, while pyperf measures, has failed that
+benchmark.
 """
 
 from __future__ import annotations
