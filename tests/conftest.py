@@ -73,22 +73,24 @@ def build_with_runtime(program: Path, policy: str, exe: Path, *flags: str) -> Pa
 
 
 def build_variant(program: str, variant: tuple[str, str],
-                  tmp_path_factory: pytest.TempPathFactory) -> Path:
+                  tmp_path_factory: pytest.TempPathFactory, *flags: str) -> Path:
     """tests/c/<program>.c built with the runtime for `variant`, one of
-    PROGRAM_VARIANTS: a policy and a build kind, plain or a sanitizer."""
+    PROGRAM_VARIANTS: a policy and a build kind, plain or a sanitizer;
+    `flags` go to cc as well."""
     policy, kind = variant
     exe = tmp_path_factory.mktemp(f"{program}-{policy}-{kind}") / program
     return build_with_runtime(REPO / "tests" / "c" / f"{program}.c", policy, exe,
-                              "-O1", "-g", *PROGRAM_CFLAGS[kind])
+                              "-O1", "-g", *PROGRAM_CFLAGS[kind], *flags)
 
 
-def program_fixture(program: str):
+def program_fixture(program: str, *flags: str):
     """The module fixture `<program>_exe`: tests/c/<program>.c built once for
-    each of PROGRAM_VARIANTS, as (executable, build kind)."""
+    each of PROGRAM_VARIANTS, with cc `flags` added, as (executable, build
+    kind)."""
     @pytest.fixture(scope="module", params=PROGRAM_VARIANTS, ids="-".join, name=f"{program}_exe")
     def built(request: pytest.FixtureRequest,
               tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-        return build_variant(program, request.param, tmp_path_factory), request.param[1]
+        return build_variant(program, request.param, tmp_path_factory, *flags), request.param[1]
     return built
 
 

@@ -98,7 +98,9 @@ int tgo_affinity_cpus(void);
 
 /* Run main_fn(arg) as the first task of a fresh runtime; fill *stats (may be
  * NULL) after every task has finished. Returns 0 or -errno (bad config,
- * out of memory, thread creation failed). Not reentrant. */
+ * out of memory, thread creation failed). A run starts all its Ps or none:
+ * where a worker thread cannot be made, main_fn is never called. Not
+ * reentrant. */
 int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats);
 
 /* --- inside a task --- */

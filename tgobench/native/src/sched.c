@@ -210,9 +210,9 @@ static void futex_wait(_Atomic uint32_t *word, uint32_t old)
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, old, NULL, NULL, 0);
 }
 
-static void futex_wake(_Atomic uint32_t *word)
+static void futex_wake(_Atomic uint32_t *word, int waiters)
 {
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, waiters, NULL, NULL, 0);
 }
 
 void *tgo__alloc_lines(size_t size)
@@ -641,7 +641,7 @@ static void unpark(int id)
     if (how == 2)
         tgo__netpoll_break();
     else if (how == 1)
-        futex_wake(&target->park_seq);
+        futex_wake(&target->park_seq, 1);
     tgo__p *self = tgo__this_p();
     if (self)
         self->c.wakeups++;
@@ -815,7 +815,7 @@ static void begin_shutdown(void)
     atomic_store(&s->shutdown, 1);
     for (int i = 0; i < s->nprocs; i++) {
         atomic_fetch_add(&s->ps[i].park_seq, 1);
-        futex_wake(&s->ps[i].park_seq);
+        futex_wake(&s->ps[i].park_seq, 1);
     }
     tgo__netpoll_break();
 }
@@ -952,9 +952,20 @@ static void record_g0_stack(tgo__p *p)
     p->san_fiber = tgo__tsan_current();
 }
 
+/* Block until tgo_run has made every worker thread; false: the run stops. */
+static bool wait_for_start(tgo__sched *s)
+{
+    uint32_t gate;
+    while ((gate = atomic_load(&s->start_gate)) == TGO__GATE_CLOSED)
+        futex_wait(&s->start_gate, TGO__GATE_CLOSED);
+    return gate == TGO__GATE_OPEN;
+}
+
 static void *worker_main(void *arg)
 {
     tgo__p *p = arg;
+    if (!wait_for_start(tgo__S))
+        return NULL;
     tgo__this_p_tls = p;
     p->errno_at = &errno;
     record_g0_stack(p);
@@ -1138,6 +1149,8 @@ int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats)
     main_task->own_stack = 1;
     tgo__policy_spawn(NULL, main_task);
 
+    /* All Ps or none: a run on fewer Ps than asked would measure another
+     * machine, and the main task has not run before the gate opens. */
     int started = 0;
     for (; started < s->nprocs; started++) {
         if ((err = pthread_create(&s->ps[started].thread, NULL, worker_main, &s->ps[started]))) {
@@ -1145,16 +1158,15 @@ int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats)
             break;
         }
     }
-    if (err && started == 0) {
-        sched_free(s);
-        tgo__S = NULL;
-        return err;
-    }
+    atomic_store(&s->start_gate, err ? TGO__GATE_STOP : TGO__GATE_OPEN);
+    futex_wake(&s->start_gate, INT_MAX);
     for (int i = 0; i < started; i++)
         pthread_join(s->ps[i].thread, NULL);
-    check_spinning_count(s);
-    if (stats)
-        collect_stats(s, stats);
+    if (!err) {
+        check_spinning_count(s);
+        if (stats)
+            collect_stats(s, stats);
+    }
     sched_free(s);
     tgo__S = NULL;
     return err;
