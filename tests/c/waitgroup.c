@@ -9,10 +9,16 @@
  *
  * Usage: waitgroup ROUNDS. Prints "ok ROUNDS" and exits 0 once every
  * round's two tasks have ended.
+ *
+ * Usage: waitgroup negative|overflow|wide. A count that leaves
+ * 0..INT32_MAX: a Done with no Add, an Add past INT32_MAX, an Add of 2^32
+ * (which the 32-bit counter would take as 0). Each must stop the process
+ * with the runtime's message; "survived" on stdout says it did not.
  */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tgo.h"
 
@@ -67,12 +73,40 @@ static void main_task(void *arg)
     }
 }
 
+static void misuse_task(void *arg)
+{
+    const char *how = arg;
+    tgo_wg *wg = tgo_wg_new();
+    if (!wg) {
+        fprintf(stderr, "waitgroup: out of memory for a wait group\n");
+        exit(1);
+    }
+    if (strcmp(how, "negative") == 0) {
+        tgo_wg_done(wg);
+    } else if (strcmp(how, "overflow") == 0) {
+        tgo_wg_add(wg, INT32_MAX);
+        tgo_wg_add(wg, 1);
+    } else {
+        tgo_wg_add(wg, (int64_t)1 << 32);
+    }
+    printf("survived\n");
+    tgo_wg_free(wg);
+}
+
+static int misuse(const char *how)
+{
+    tgo_config cfg = {.procs = 1};
+    return tgo_run(&cfg, misuse_task, (void *)how, NULL) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: waitgroup ROUNDS\n");
+        fprintf(stderr, "usage: waitgroup ROUNDS | waitgroup negative|overflow|wide\n");
         return 2;
     }
+    if (!strcmp(argv[1], "negative") || !strcmp(argv[1], "overflow") || !strcmp(argv[1], "wide"))
+        return misuse(argv[1]);
     rounds = atol(argv[1]);
     tgo_config cfg = {.procs = 2};
     int rc = tgo_run(&cfg, main_task, NULL, NULL);

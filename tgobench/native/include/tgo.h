@@ -145,6 +145,8 @@ int64_t tgo_mem_available_kib(void);
 typedef struct tgo_wg tgo_wg;
 tgo_wg *tgo_wg_new(void);
 void tgo_wg_free(tgo_wg *wg);
+/* The count must stay within 0..INT32_MAX, as Go's does: a count that
+ * leaves it stops the process with a message. */
 void tgo_wg_add(tgo_wg *wg, int64_t delta);
 void tgo_wg_done(tgo_wg *wg);
 void tgo_wg_wait(tgo_wg *wg);

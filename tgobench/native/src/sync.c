@@ -91,13 +91,26 @@ void tgo_wg_free(tgo_wg *wg)
     free(wg);
 }
 
+/* The counter is the word's high 32 bits, as in Go: a delta or a count
+ * that does not fit would wrap silently into another count. */
+static __attribute__((noinline, cold)) noreturn void wg_counter_fatal(int32_t counter, int64_t delta)
+{
+    if (delta > 0)
+        tgo__fatal("wait group counter overflowed: an Add of %lld took it past %d",
+                   (long long)delta, INT32_MAX);
+    tgo__fatal("wait group counter went negative (%d): more Done than Add", counter);
+}
+
 void tgo_wg_add(tgo_wg *wg, int64_t delta)
 {
+    tgo__assert(delta >= -INT32_MAX && delta <= INT32_MAX,
+                "wait group Add of %lld: a delta must lie within +-%d", (long long)delta, INT32_MAX);
     uint64_t step = (uint64_t)delta << 32;
     uint64_t s = atomic_fetch_add(&wg->state, step) + step;
     int32_t counter = (int32_t)(s >> 32);
     uint32_t waiters = (uint32_t)s;
-    tgo__assert(counter >= 0, "wait group counter went negative (%d)", counter);
+    if (TGO__UNLIKELY(counter < 0))
+        wg_counter_fatal(counter, delta);
     if (counter > 0 || waiters == 0)
         return;
     /* a waiter that registered but is not on the list yet is between its CAS
