@@ -3,8 +3,10 @@ worker thread's creation fail (pthread_create wrapped at link time) and
 expects tgo_run to return -EAGAIN without having run the main task, then
 a run with every creation succeeding to finish on all its Ps. Before the
 start gate, the main task ran on the Ps that had started, to be reported
-as an error afterwards. Runs on both policies, plain and under ASan+UBSan
-and TSan."""
+as an error afterwards. Under TSan, which bounds the tasks alive at once,
+a last run holds as many as the bound allows: a failed run must give back
+the place its main task took. Runs on both policies, plain and under
+ASan+UBSan and TSan."""
 
 from __future__ import annotations
 

@@ -10,6 +10,10 @@
  * without having called main_fn, and the next run, with every creation
  * succeeding, runs to its end on all its Ps.
  *
+ * Where the build bounds the tasks alive at once (ThreadSanitizer), a last
+ * run holds that many: a failed run must also give back its main task's
+ * place, which it took without running it.
+ *
  * Usage: thread_fail PROCS. For each N of 1..PROCS, one run that fails at
  * the Nth creation, then one that does not. Prints "ok PROCS" and exits 0.
  */
@@ -65,6 +69,40 @@ static void main_task(void *arg)
     tgo_wg_free(wg);
 }
 
+static void held_task(void *arg)
+{
+    tgo_wg **groups = arg; /* the gate, then the group of the held tasks */
+    tgo_wg_wait(groups[0]);
+    tgo_wg_done(groups[1]);
+}
+
+/* as many tasks alive at once as the build allows: the main task and
+ * tgo_max_live_tasks() - 1 held at a gate until the last is spawned */
+static void hold_every_task(void *arg)
+{
+    (void)arg;
+    uint64_t held = tgo_max_live_tasks() - 1;
+    tgo_wg *groups[2] = {tgo_wg_new(), tgo_wg_new()};
+    if (!groups[0] || !groups[1]) {
+        fprintf(stderr, "thread_fail: out of memory for a wait group\n");
+        exit(1);
+    }
+    tgo_wg_add(groups[0], 1);
+    tgo_wg_add(groups[1], (int64_t)held);
+    for (uint64_t i = 0; i < held; i++) {
+        if (tgo_spawn(held_task, groups) != 0) {
+            fprintf(stderr, "thread_fail: task %llu of the %llu the build allows besides the "
+                    "main task could not be spawned: a failed run kept its place\n",
+                    (unsigned long long)i + 1, (unsigned long long)held);
+            exit(1);
+        }
+    }
+    tgo_wg_done(groups[0]);
+    tgo_wg_wait(groups[1]);
+    tgo_wg_free(groups[0]);
+    tgo_wg_free(groups[1]);
+}
+
 static int run(int procs, int fail)
 {
     atomic_store(&creations, 0);
@@ -103,6 +141,13 @@ int main(int argc, char **argv)
         }
         rc = run(procs, 0);
         expect(procs, 0, rc, atomic_load(&main_calls), atomic_load(&tasks_run));
+    }
+    if (tgo_max_live_tasks() != UINT64_MAX) {
+        tgo_config cfg = {.procs = procs};
+        if (tgo_run(&cfg, hold_every_task, NULL, NULL) != 0) {
+            fprintf(stderr, "thread_fail: the run holding every task failed to start\n");
+            return 1;
+        }
     }
     printf("ok %d\n", procs);
     return 0;

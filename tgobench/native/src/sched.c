@@ -1162,7 +1162,9 @@ int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats)
     futex_wake(&s->start_gate, INT_MAX);
     for (int i = 0; i < started; i++)
         pthread_join(s->ps[i].thread, NULL);
-    if (!err) {
+    if (err) {
+        live_task_put(); /* the main task, which never ran */
+    } else {
         check_spinning_count(s);
         if (stats)
             collect_stats(s, stats);
