@@ -165,7 +165,7 @@ typedef struct tgo__sched {
     tgo__p *ps;                /* nprocs entries */
     tgo_topology *topo;
     _Atomic int shutdown;
-    _Atomic uint32_t start_gate; /* TGO__GATE_*: the workers wait for every thread */
+    _Atomic uint32_t start_gate; /* the workers wait there for every thread */
     _Atomic int npidle;        /* Ps parked or about to park */
     _Atomic int nspinning;     /* Ps looking for work */
     _Atomic int timer_waiter;  /* 1 + the idle P spinning for a near timer; 0: none */
@@ -173,9 +173,6 @@ typedef struct tgo__sched {
     _Atomic uint64_t idle_mask[TGO_MAX_PROCS / 64];
     void *policy;              /* the policy's global state */
 } tgo__sched;
-
-/* A run starts all its Ps or none (tgo_run). */
-enum { TGO__GATE_CLOSED, TGO__GATE_OPEN, TGO__GATE_STOP };
 
 extern tgo__sched *tgo__S;
 

@@ -70,6 +70,10 @@
  * another already looks (nspinning), and a spinner that finds work wakes
  * the next one, so a burst of new tasks fans out one P at a time.
  *
+ * Start: the workers wait at a gate until every thread exists, so a run
+ * whose thread creation fails runs nothing; on fewer Ps it would measure
+ * another machine, to be reported as an error anyway.
+ *
  * Termination: each P counts the tasks it created and the tasks that
  * finished on it. A P about to park checks whether the sums are equal
  * (finished read before created); if so no task exists and none can be
@@ -952,13 +956,15 @@ static void record_g0_stack(tgo__p *p)
     p->san_fiber = tgo__tsan_current();
 }
 
+enum { GATE_CLOSED, GATE_OPEN, GATE_STOP }; /* start_gate */
+
 /* Block until tgo_run has made every worker thread; false: the run stops. */
 static bool wait_for_start(tgo__sched *s)
 {
     uint32_t gate;
-    while ((gate = atomic_load(&s->start_gate)) == TGO__GATE_CLOSED)
-        futex_wait(&s->start_gate, TGO__GATE_CLOSED);
-    return gate == TGO__GATE_OPEN;
+    while ((gate = atomic_load(&s->start_gate)) == GATE_CLOSED)
+        futex_wait(&s->start_gate, GATE_CLOSED);
+    return gate == GATE_OPEN;
 }
 
 static void *worker_main(void *arg)
@@ -1158,7 +1164,7 @@ int tgo_run(const tgo_config *cfg, tgo_fn main_fn, void *arg, tgo_stats *stats)
             break;
         }
     }
-    atomic_store(&s->start_gate, err ? TGO__GATE_STOP : TGO__GATE_OPEN);
+    atomic_store(&s->start_gate, err ? GATE_STOP : GATE_OPEN);
     futex_wake(&s->start_gate, INT_MAX);
     for (int i = 0; i < started; i++)
         pthread_join(s->ps[i].thread, NULL);
