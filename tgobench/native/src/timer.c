@@ -104,10 +104,14 @@ tgo__task *tgo__timers_expire(uint64_t now, uint64_t *next_ns)
     return list;
 }
 
-static void unlock_timers(void *arg)
+/* After the sleeper's context is saved; a new earliest deadline (arg not
+ * NULL) then wakes the poller, with the heap already unlocked for it: a
+ * syscall under the spinlock would keep every other sleeper spinning. */
+static void unlock_timers(void *earliest)
 {
-    (void)arg;
     tgo__spin_unlock(&timers.lock);
+    if (earliest)
+        tgo__timer_added();
 }
 
 void tgo_sleep_ns(uint64_t ns)
@@ -135,7 +139,5 @@ void tgo_sleep_ns(uint64_t ns)
     timers.heap[timers.n] = (timer_entry){when, self};
     sift_up(timers.n++);
     publish_next();
-    if (earliest)
-        tgo__timer_added();
-    tgo__park(unlock_timers, NULL);
+    tgo__park(unlock_timers, earliest ? &timers : NULL);
 }
