@@ -60,7 +60,8 @@ func mixedLoop(a *args) (loopResult, error) {
 		}()
 	}
 
-	states := make([]uint64, tasks) // each goroutine's LCG state after its last burst
+	states := make([]uint64, tasks)       // each goroutine's LCG state after its last burst
+	early := make([]time.Duration, tasks) // the most a goroutine's sleep returned before its deadline
 	wake := newShardedHistogram(min(tasks, 2*a.procs))
 	start := make(chan struct{})
 	var done sync.WaitGroup
@@ -79,7 +80,9 @@ func mixedLoop(a *args) (loopResult, error) {
 				}
 				due := time.Now().Add(sleep)
 				sleepOrYield(sleep)
-				wake.of(uint64(i)).record(uint64(max(time.Since(due), 0)))
+				late := time.Since(due)
+				early[i] = max(early[i], -late)
+				wake.of(uint64(i)).record(uint64(max(late, 0)))
 			}
 			states[i] = x
 		}()
@@ -101,6 +104,9 @@ func mixedLoop(a *args) (loopResult, error) {
 	for i, got := range states {
 		if want := burn(uint64(i), burst*cycles); got != want {
 			return loopResult{}, fmt.Errorf("goroutine %d ended its bursts in state %d, expected %d: a cycle was lost or ran twice", i, got, want)
+		}
+		if early[i] > 0 {
+			return loopResult{}, fmt.Errorf("a sleep of %d us by goroutine %d returned %d ns before its deadline", sleep.Microseconds(), i, early[i].Nanoseconds())
 		}
 	}
 	ops, woken := uint64(tasks)*cycles, wake.merged()

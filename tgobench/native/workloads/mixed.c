@@ -5,7 +5,8 @@
  * loopback connection (the rpc framing and payload, checked; wl_net.h),
  * then tgo_sleep_ns(sleep_us). The value is per cycle; cycles_per_s is the
  * loop's rate. Each task's final LCG state is checked against a serial
- * recomputation: a cycle lost or run twice shows.
+ * recomputation: a cycle lost or run twice shows. A sleep that returns
+ * before its deadline is an error too.
  *
  * sched_lat_p99_ns is the workload's own view of scheduling latency: the
  * p99, over every cycle of the measured part, of the time from the moment
@@ -39,6 +40,7 @@ typedef struct mixed_task {
     wl_reader reader;
     unsigned char out[WL_FRAME_HEADER + PAYLOAD], in[WL_FRAME_HEADER + PAYLOAD];
     uint64_t state;               /* the LCG after the last burst */
+    uint64_t early_ns;            /* the most a sleep returned before its deadline */
 } mixed_task;
 
 static struct {
@@ -63,6 +65,8 @@ static void mixed_task_run(void *arg)
         uint64_t due = tgo_now_ns() + st.sleep_ns;
         tgo_sleep_ns(st.sleep_ns);
         uint64_t now = tgo_now_ns();
+        if (now < due && due - now > t->early_ns)
+            t->early_ns = due - now;
         tgo_hist_record(st.wake[tgo_current_p()], now > due ? now - due : 0);
     }
     t->state = x;
@@ -146,6 +150,13 @@ static int mixed_loop(const wl_args *args, wl_loop_out *out)
             wl_fail(out, "mixed: task %d ended its bursts in state %llu, expected %llu: a cycle "
                     "was lost or ran twice", i, (unsigned long long)st.tasks[i].state,
                     (unsigned long long)want);
+            free_state();
+            return -1;
+        }
+        if (st.tasks[i].early_ns) {
+            wl_fail(out, "mixed: a sleep of %llu us by task %d returned %llu ns before its "
+                    "deadline", (unsigned long long)(st.sleep_ns / 1000), i,
+                    (unsigned long long)st.tasks[i].early_ns);
             free_state();
             return -1;
         }

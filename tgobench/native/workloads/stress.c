@@ -77,6 +77,7 @@ static struct {
     _Atomic uint64_t ran_twice;      /* 0, or 1 + the first id that ran twice */
     _Atomic uint64_t closed_early;   /* 0, or 1 + a stage id that saw a close */
     _Atomic uint64_t errno_lost;     /* 0, or 1 + a task id whose errno changed */
+    _Atomic uint64_t woke_early;     /* 0, or 1 + a task id whose sleep ended early */
     _Atomic int out_of_memory;
     wl_per_p sent_sum, sent_count, recv_sum, recv_count, mu_entries;
 } st;
@@ -137,7 +138,10 @@ static void maybe_pause(uint32_t id, uint64_t *rng)
         if (tgo_errno() != mine)
             note_first(&st.errno_lost, id);
     } else if (r == 3) {
-        tgo_sleep_ns(1000 * (1 + (uint64_t)rng_next(rng, 50)));
+        uint64_t ns = 1000 * (1 + (uint64_t)rng_next(rng, 50)), due = tgo_now_ns() + ns;
+        tgo_sleep_ns(ns);
+        if (tgo_now_ns() < due)
+            note_first(&st.woke_early, id);
     }
 }
 
@@ -331,6 +335,7 @@ static int stress_loop(const wl_args *args, wl_loop_out *out)
     st.mu_counter = 0;
     atomic_store(&st.ran_twice, 0);
     atomic_store(&st.closed_early, 0);
+    atomic_store(&st.woke_early, 0);
     atomic_store(&st.errno_lost, 0);
     atomic_store(&st.out_of_memory, 0);
     wl_per_p_reset(st.sent_sum);
@@ -358,7 +363,7 @@ static int stress_loop(const wl_args *args, wl_loop_out *out)
 
     int rc = -1;
     uint64_t twice = atomic_load(&st.ran_twice), closed = atomic_load(&st.closed_early);
-    uint64_t errno_lost = atomic_load(&st.errno_lost);
+    uint64_t errno_lost = atomic_load(&st.errno_lost), early = atomic_load(&st.woke_early);
     uint32_t missing = st.ntasks;
     for (uint32_t id = 0; id < st.ntasks && missing == st.ntasks; id++) {
         if (atomic_load_explicit(&st.ran[id], memory_order_relaxed) == 0)
@@ -385,6 +390,9 @@ static int stress_loop(const wl_args *args, wl_loop_out *out)
     } else if (errno_lost) {
         wl_fail(out, "stress seed=%llu: task %llu's errno changed across its yields",
                 seed, (unsigned long long)(errno_lost - 1));
+    } else if (early) {
+        wl_fail(out, "stress seed=%llu: a sleep of task %llu returned before its deadline",
+                seed, (unsigned long long)(early - 1));
     } else if (st.mu_counter != mu_entries) {
         wl_fail(out, "stress seed=%llu: the mutex counter is %llu after %llu "
                 "critical sections: the mutex did not exclude", seed,
