@@ -108,6 +108,28 @@ static int alloc_state(void)
     return 0;
 }
 
+/* Each task's LCG state against a serial recomputation, and its sleeps
+ * against their deadlines. */
+static int check_tasks(wl_loop_out *out)
+{
+    for (int i = 0; i < st.ntasks; i++) {
+        uint64_t want = wl_burn((uint64_t)i, st.burst * st.cycles);
+        if (st.tasks[i].state != want) {
+            wl_fail(out, "mixed: task %d ended its bursts in state %llu, expected %llu: a cycle "
+                    "was lost or ran twice", i, (unsigned long long)st.tasks[i].state,
+                    (unsigned long long)want);
+            return -1;
+        }
+        if (st.tasks[i].early_ns) {
+            wl_fail(out, "mixed: a sleep of %llu us by task %d returned %llu ns before its "
+                    "deadline", (unsigned long long)(st.sleep_ns / 1000), i,
+                    (unsigned long long)st.tasks[i].early_ns);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int mixed_loop(const wl_args *args, wl_loop_out *out)
 {
     st.ntasks = (int)args->num[P_TASKS];
@@ -144,22 +166,9 @@ static int mixed_loop(const wl_args *args, wl_loop_out *out)
         free_state();
         return -1;
     }
-    for (int i = 0; i < st.ntasks; i++) {
-        uint64_t want = wl_burn((uint64_t)i, st.burst * st.cycles);
-        if (st.tasks[i].state != want) {
-            wl_fail(out, "mixed: task %d ended its bursts in state %llu, expected %llu: a cycle "
-                    "was lost or ran twice", i, (unsigned long long)st.tasks[i].state,
-                    (unsigned long long)want);
-            free_state();
-            return -1;
-        }
-        if (st.tasks[i].early_ns) {
-            wl_fail(out, "mixed: a sleep of %llu us by task %d returned %llu ns before its "
-                    "deadline", (unsigned long long)(st.sleep_ns / 1000), i,
-                    (unsigned long long)st.tasks[i].early_ns);
-            free_state();
-            return -1;
-        }
+    if (check_tasks(out) != 0) {
+        free_state();
+        return -1;
     }
     tgo_hist *wake = tgo_hist_new();
     for (int p = 0; wake && p < tgo_procs(); p++)

@@ -326,10 +326,9 @@ static int stress_alloc(void)
     return 0;
 }
 
-static int stress_loop(const wl_args *args, wl_loop_out *out)
+static void stress_reset(const wl_args *args)
 {
-    unsigned long long seed = (unsigned long long)args->num[P_SEED];
-    st.seed = seed;
+    st.seed = (uint64_t)args->num[P_SEED];
     st.ntasks = (uint32_t)args->num[P_TASKS];
     st.nchans = (int)args->num[P_CHANS];
     st.mu_counter = 0;
@@ -343,25 +342,13 @@ static int stress_loop(const wl_args *args, wl_loop_out *out)
     wl_per_p_reset(st.recv_sum);
     wl_per_p_reset(st.recv_count);
     wl_per_p_reset(st.mu_entries);
-    if (stress_alloc() != 0) {
-        stress_free();
-        wl_fail(out, "stress seed=%llu: out of memory for %u tasks", seed, st.ntasks);
-        return -1;
-    }
-    st.tasks[0].count = st.ntasks;
-    st.tasks[0].in = NOT_A_STAGE;
+}
 
-    uint64_t t0 = tgo_now_ns();
-    tgo_wg_add(st.all, st.ntasks);
-    if (spawn_child(0, NULL) != 0) {
-        stress_free();
-        wl_fail(out, "stress seed=%llu: out of memory spawning the first task", seed);
-        return -1;
-    }
-    tgo_wg_wait(st.all);
-    uint64_t t1 = tgo_now_ns();
-
-    int rc = -1;
+/* The run's verdict once every task has ended: 0, or -1 with the first
+ * fault found. */
+static int check_run(const wl_args *args, wl_loop_out *out)
+{
+    unsigned long long seed = st.seed;
     uint64_t twice = atomic_load(&st.ran_twice), closed = atomic_load(&st.closed_early);
     uint64_t errno_lost = atomic_load(&st.errno_lost), early = atomic_load(&st.woke_early);
     uint32_t missing = st.ntasks;
@@ -398,9 +385,37 @@ static int stress_loop(const wl_args *args, wl_loop_out *out)
                 "critical sections: the mutex did not exclude", seed,
                 (unsigned long long)st.mu_counter, (unsigned long long)mu_entries);
     } else {
+        return 0;
+    }
+    return -1;
+}
+
+static int stress_loop(const wl_args *args, wl_loop_out *out)
+{
+    stress_reset(args);
+    unsigned long long seed = st.seed;
+    if (stress_alloc() != 0) {
+        stress_free();
+        wl_fail(out, "stress seed=%llu: out of memory for %u tasks", seed, st.ntasks);
+        return -1;
+    }
+    st.tasks[0].count = st.ntasks;
+    st.tasks[0].in = NOT_A_STAGE;
+
+    uint64_t t0 = tgo_now_ns();
+    tgo_wg_add(st.all, st.ntasks);
+    if (spawn_child(0, NULL) != 0) {
+        stress_free();
+        wl_fail(out, "stress seed=%llu: out of memory spawning the first task", seed);
+        return -1;
+    }
+    tgo_wg_wait(st.all);
+    uint64_t t1 = tgo_now_ns();
+
+    int rc = check_run(args, out);
+    if (rc == 0) {
         out->elapsed_ns = t1 - t0;
         out->ops = st.ntasks;
-        rc = 0;
     }
     stress_free();
     return rc;
