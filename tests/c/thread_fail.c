@@ -48,16 +48,22 @@ static void counted_task(void *arg)
     tgo_wg_done(arg);
 }
 
-/* spawns work that spreads over every P that has a thread */
-static void main_task(void *arg)
+static tgo_wg *wg_new_or_die(void)
 {
-    (void)arg;
-    atomic_fetch_add(&main_calls, 1);
     tgo_wg *wg = tgo_wg_new();
     if (!wg) {
         fprintf(stderr, "thread_fail: out of memory for a wait group\n");
         exit(1);
     }
+    return wg;
+}
+
+/* spawns work that spreads over every P that has a thread */
+static void main_task(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&main_calls, 1);
+    tgo_wg *wg = wg_new_or_die();
     tgo_wg_add(wg, TASKS);
     for (int i = 0; i < TASKS; i++) {
         if (tgo_spawn(counted_task, wg) != 0) {
@@ -82,11 +88,7 @@ static void hold_every_task(void *arg)
 {
     (void)arg;
     uint64_t held = tgo_max_live_tasks() - 1;
-    tgo_wg *groups[2] = {tgo_wg_new(), tgo_wg_new()};
-    if (!groups[0] || !groups[1]) {
-        fprintf(stderr, "thread_fail: out of memory for a wait group\n");
-        exit(1);
-    }
+    tgo_wg *groups[2] = {wg_new_or_die(), wg_new_or_die()};
     tgo_wg_add(groups[0], 1);
     tgo_wg_add(groups[1], (int64_t)held);
     for (uint64_t i = 0; i < held; i++) {
@@ -135,8 +137,8 @@ int main(int argc, char **argv)
         int rc = run(procs, fail);
         expect(procs, fail, rc, atomic_load(&main_calls), atomic_load(&tasks_run));
         if (atomic_load(&creations) != fail) {
-            fprintf(stderr, "thread_fail: procs=%d: %d creations after the failing one %d\n",
-                    procs, atomic_load(&creations), fail);
+            fprintf(stderr, "thread_fail: procs=%d: %d thread creations, where creation %d "
+                    "failed and none should follow it\n", procs, atomic_load(&creations), fail);
             return 1;
         }
         rc = run(procs, 0);
